@@ -1,0 +1,244 @@
+// The REST API: routes plain requests to publish, channel info, health and metrics.
+#include "http/api.hpp"
+
+#include <fmt/format.h>
+
+#include "log.hpp"
+#include "text/json_scan.hpp"
+#include "text/names.hpp"
+#include "web_assets.hpp"
+
+namespace seqcast::http {
+
+namespace {
+
+constexpr int max_payload_depth = 128;
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  json::append_string(out, s);
+  return out;
+}
+
+std::string result_json(const storage::publish_result& r) {
+  return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel),
+                     r.seq, quoted(r.epoch), text::rfc3339(r.ts_us));
+}
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response storage_error_response(const storage::error& e) {
+  switch (e.code) {
+    case storage::errc::conflict:
+      return error_response(409, "idempotency_key_reused",
+                            "this idempotency key was used with a different body");
+    case storage::errc::not_found:
+      return error_response(404, "channel_not_found", "no such channel");
+    case storage::errc::unavailable:
+      return error_response(503, "unavailable", "the database is unavailable; retry");
+    case storage::errc::internal:
+      break;
+  }
+  log::error("api", "internal error=\"{}\"", e.message);
+  return error_response(500, "internal", "internal error");
+}
+
+// Splits "/v1/channels/{c}[/messages]" into the decoded channel and the rest.
+bool channel_route(std::string_view path, std::string& channel, std::string_view& rest) {
+  constexpr std::string_view prefix = "/v1/channels/";
+  if (!path.starts_with(prefix)) return false;
+  path.remove_prefix(prefix.size());
+  auto slash = path.find('/');
+  rest = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
+  auto decoded = text::percent_decode(path.substr(0, slash));
+  channel = decoded ? *decoded : std::string("\x01");  // undecodable: invalid below
+  return true;
+}
+
+}  // namespace
+
+response error_response(int status, std::string_view code, std::string_view message) {
+  return json_response(status,
+                       fmt::format(R"({{"error":{{"code":{},"message":{}}}}})", quoted(code),
+                                   quoted(message)));
+}
+
+api::api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
+         hub::hub& hub, node_state& state)
+    : cfg_(cfg), committer_(committer), pool_(pool), hub_(hub), state_(state) {}
+
+std::size_t api::body_limit(std::string_view method, std::string_view path) const {
+  if (method != "POST") return 64 * 1024;
+  if (path == "/v1/publish") return static_cast<std::size_t>(cfg_.max_batch_bytes);
+  return static_cast<std::size_t>(cfg_.max_payload_bytes);
+}
+
+void api::handle(request req, respond_fn respond) {
+  const std::string_view path = req.path;
+  if (path == "/healthz") return respond(json_response(200, R"({"status":"ok"})"));
+  if (path == "/readyz") {
+    const bool ok = state_.ready();
+    return respond(json_response(
+        ok ? 200 : 503,
+        fmt::format(R"({{"status":"{}","database":{},"schema":{},"draining":{}}})",
+                    ok ? "ready" : "unavailable", state_.listener_connected.load(),
+                    state_.schema_current.load(), state_.draining.load())));
+  }
+  if (path == "/metrics") return respond(metrics());
+  if (path == "/" || path == "/index.html") {
+    response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(web::index_html());
+    return respond(std::move(r));
+  }
+  if (path == "/v1/publish") {
+    if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
+    return publish_batch(std::move(req), std::move(respond));
+  }
+  std::string channel;
+  std::string_view rest;
+  if (channel_route(path, channel, rest)) {
+    if (!text::valid_channel(channel)) {
+      return respond(error_response(400, "invalid_channel",
+                                    "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ ="));
+    }
+    if (rest == "/messages" && req.method == "POST") {
+      return publish_one(channel, std::move(req), std::move(respond));
+    }
+    if (rest.empty() && req.method == "GET") return channel_info(channel, std::move(respond));
+    if (rest.empty() || rest == "/messages") {
+      return respond(error_response(405, "method_not_allowed", "method not allowed here"));
+    }
+  }
+  respond(error_response(404, "not_found", "no such endpoint"));
+}
+
+void api::publish_one(const std::string& channel, request req, respond_fn respond) {
+  if (req.idempotency_key && !text::valid_idempotency_key(*req.idempotency_key)) {
+    state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(error_response(400, "invalid_idempotency_key",
+                                  "Idempotency-Key must be 1-128 printable ASCII characters"));
+  }
+  if (req.body.size() > static_cast<std::size_t>(cfg_.max_payload_bytes)) {
+    state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(error_response(413, "payload_too_large",
+                                  fmt::format("payload exceeds {} bytes", cfg_.max_payload_bytes)));
+  }
+  if (auto why = json::validate(req.body, max_payload_depth)) {
+    state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(error_response(400, "invalid_json", *why));
+  }
+  storage::publish_request pr;
+  pr.items.push_back({channel, std::move(req.body), std::move(req.idempotency_key)});
+  committer_.submit(std::move(pr), [this, respond = std::move(respond)](storage::publish_outcome o) {
+    if (o.failure) {
+      (o.failure->code == storage::errc::unavailable ? state_.publish_unavailable
+                                                     : state_.publish_rejected)
+          .fetch_add(1, std::memory_order_relaxed);
+      return respond(storage_error_response(*o.failure));
+    }
+    state_.publish_ok.fetch_add(1, std::memory_order_relaxed);
+    const auto& r = o.results.front();
+    respond(json_response(r.duplicate ? 200 : 201, result_json(r)));
+  });
+}
+
+void api::publish_batch(request req, respond_fn respond) {
+  std::vector<json::batch_item> items;
+  if (auto why = json::parse_batch(req.body, max_payload_depth, items)) {
+    state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(error_response(400, "invalid_json", *why));
+  }
+  storage::publish_request pr;
+  for (const auto& it : items) {
+    std::string_view bad_code, bad_message;
+    if (!text::valid_channel(it.channel)) {
+      bad_code = "invalid_channel";
+      bad_message = "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =";
+    } else if (it.idempotency_key && !text::valid_idempotency_key(*it.idempotency_key)) {
+      bad_code = "invalid_idempotency_key";
+      bad_message = "idempotency_key must be 1-128 printable ASCII characters";
+    } else if (it.data.size() > static_cast<std::size_t>(cfg_.max_payload_bytes)) {
+      state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+      return respond(error_response(413, "payload_too_large",
+                                    fmt::format("a payload exceeds {} bytes",
+                                                cfg_.max_payload_bytes)));
+    }
+    if (!bad_code.empty()) {
+      state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+      return respond(error_response(400, bad_code, bad_message));
+    }
+    pr.items.push_back({it.channel, std::string(it.data), it.idempotency_key});
+  }
+  const std::size_t n = pr.items.size();
+  committer_.submit(std::move(pr), [this, n, respond = std::move(respond)](
+                                       storage::publish_outcome o) {
+    if (o.failure) {
+      (o.failure->code == storage::errc::unavailable ? state_.publish_unavailable
+                                                     : state_.publish_rejected)
+          .fetch_add(1, std::memory_order_relaxed);
+      return respond(storage_error_response(*o.failure));
+    }
+    state_.publish_ok.fetch_add(n, std::memory_order_relaxed);
+    bool any_new = false;
+    std::string body = R"({"results":[)";
+    for (std::size_t i = 0; i < o.results.size(); ++i) {
+      if (i) body += ',';
+      body += result_json(o.results[i]);
+      any_new = any_new || !o.results[i].duplicate;
+    }
+    body += "]}";
+    respond(json_response(any_new ? 201 : 200, std::move(body)));
+  });
+}
+
+void api::channel_info(const std::string& channel, respond_fn respond) {
+  pool_.post([this, channel, respond = std::move(respond)](storage::pg_reader& db) {
+    auto info = db.channel(channel);
+    if (!info) return respond(storage_error_response(info.err()));
+    const auto& c = info.value();
+    respond(json_response(
+        200, fmt::format(
+                 R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"subscribers":{}}})",
+                 quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq,
+                 hub_.subscriber_count(channel))));
+  });
+}
+
+response api::metrics() const {
+  response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v,
+                     std::string_view type = "counter") {
+    r.body += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  const auto& h = hub_.counters();
+  counter("seqcast_connections", "Open WebSocket connections.", state_.connections.load(), "gauge");
+  counter("seqcast_subscriptions", "Active subscriptions.", state_.subscriptions.load(), "gauge");
+  counter("seqcast_channels", "Channels with subscribers on this node.", hub_.channel_count(),
+          "gauge");
+  counter("seqcast_publish_ok_total", "Messages acknowledged.", state_.publish_ok.load());
+  counter("seqcast_publish_rejected_total", "Publishes refused with 4xx.",
+          state_.publish_rejected.load());
+  counter("seqcast_publish_unavailable_total", "Publishes refused with 503.",
+          state_.publish_unavailable.load());
+  counter("seqcast_messages_ingested_total", "Messages handed to the hub.",
+          h.messages_ingested.load());
+  counter("seqcast_deliveries_total", "Message frames handed to connections.",
+          h.deliveries.load());
+  counter("seqcast_ingest_fetches_total", "PostgreSQL range reads by ingest.", h.fetches.load());
+  counter("seqcast_pg_queries_total", "PostgreSQL round trips by the read pool.", pool_.queries());
+  counter("seqcast_slow_consumer_closes_total", "Connections closed as slow consumers (1013).",
+          state_.slow_consumer_closes.load());
+  counter("seqcast_listener_reconnects_total", "LISTEN connection (re)opens.",
+          state_.listener_reconnects.load());
+  counter("seqcast_draining", "1 while this node drains.", state_.draining ? 1 : 0, "gauge");
+  return r;
+}
+
+}  // namespace seqcast::http

@@ -1,0 +1,66 @@
+// The REST API: routes plain requests to publish, channel info, health and metrics.
+// Beast-free: http_session converts to and from these structs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "blocking_pool.hpp"
+#include "config.hpp"
+#include "hub/hub.hpp"
+#include "node_state.hpp"
+#include "publish/group_committer.hpp"
+
+namespace seqcast::http {
+
+struct request {
+  std::string method;  // GET, POST, …
+  std::string path;    // without the query
+  std::string query;   // after '?', undecoded
+  std::string body;
+  std::optional<std::string> idempotency_key;
+  std::string authorization;
+  std::string accept;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Called exactly once, from any thread; the caller posts to its own strand.
+using respond_fn = std::function<void(response)>;
+
+// {"error":{"code":…,"message":…}} with the given status.
+response error_response(int status, std::string_view code, std::string_view message);
+
+// Thread-safe: handle() only reads config and posts work.
+class api {
+ public:
+  api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
+      hub::hub& hub, node_state& state);
+
+  void handle(request req, respond_fn respond);
+
+  // The body limit for a request to `path`, chosen before its body is read.
+  std::size_t body_limit(std::string_view method, std::string_view path) const;
+
+ private:
+  void publish_one(const std::string& channel, request req, respond_fn respond);
+  void publish_batch(request req, respond_fn respond);
+  void channel_info(const std::string& channel, respond_fn respond);
+  response metrics() const;
+
+  const config& cfg_;
+  publish::group_committer& committer_;
+  blocking_pool& pool_;
+  hub::hub& hub_;
+  node_state& state_;
+};
+
+}  // namespace seqcast::http

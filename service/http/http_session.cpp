@@ -1,0 +1,215 @@
+// The HTTP listener and sessions: read a request, route it to the API, or upgrade to WebSocket.
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <fmt/format.h>
+
+#include "http/server.hpp"
+#include "log.hpp"
+#include "ws/websocket_session.hpp"
+
+namespace seqcast::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t header_limit = 16 * 1024;
+constexpr auto read_timeout = std::chrono::seconds(30);
+
+void fail(beast::error_code ec, std::string_view what) {
+  if (ec == net::error::operation_aborted || ec == bhttp::error::end_of_stream ||
+      ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::eof)
+    return;
+  log::debug("http", "{} failed error=\"{}\"", what, ec.message());
+}
+
+// Reads requests one at a time; owned by the chain of its pending handlers.
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(64 * 1024);
+    stream_.expires_after(read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::header_limit) {
+      return send_error(431, "headers_too_large", "request headers are too large", false);
+    }
+    if (ec) return fail(ec, "read header");
+    auto& req = parser_->get();
+    std::string_view target = req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (beast::websocket::is_upgrade(req) && path == "/v1/ws") {
+      return bhttp::async_read(stream_, buffer_, *parser_,
+                               beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
+    }
+    parser_->body_limit(s_.rest.body_limit(std::string_view(req.method_string()), path));
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      // curl waits a second for this before sending a body larger than 1 KiB.
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(go_on.data(), go_on.size()),
+                              [self = shared_from_this()](beast::error_code e, std::size_t) {
+                                if (e) return fail(e, "write 100-continue");
+                                self->do_read_body();
+                              });
+    }
+    do_read_body();
+  }
+
+  void do_read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  void on_upgrade(beast::error_code ec, std::size_t) {
+    if (ec) return fail(ec, "read upgrade");
+    stream_.expires_never();
+    ws::run_websocket_session(std::move(stream_), parser_->release(), s_);
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::body_limit) {
+      return send_error(413, "payload_too_large", "the body exceeds the limit", false);
+    }
+    if (ec) {
+      if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout) return fail(ec, "read");
+      return send_error(400, "bad_request", "malformed HTTP request", false);
+    }
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    request r;
+    r.method = std::string(req.method_string());
+    std::string_view target = req.target();
+    auto q = target.find('?');
+    r.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+    if (auto it = req.find("Idempotency-Key"); it != req.end()) r.idempotency_key = std::string(it->value());
+    if (auto it = req.find(bhttp::field::authorization); it != req.end()) r.authorization = std::string(it->value());
+    if (auto it = req.find(bhttp::field::accept); it != req.end()) r.accept = std::string(it->value());
+    r.body = std::move(req.body());
+    stream_.expires_never();  // a publish may wait for the database; its answer is bounded there
+    s_.rest.handle(std::move(r), [self = shared_from_this()](response res) {
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->send(std::move(res));
+      });
+    });
+  }
+
+  void send_error(int status, std::string_view code, std::string_view message, bool keep_alive) {
+    keep_alive_ = keep_alive;
+    send(error_response(status, code, message));
+  }
+
+  void send(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "seqcast");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    stream_.expires_after(read_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         self->on_write(ec, res->need_eof());
+                       });
+  }
+
+  void on_write(beast::error_code ec, bool close) {
+    if (ec) return fail(ec, "write");
+    if (close) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    do_read();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const services& s_;
+  bool keep_alive_ = true;
+};
+
+}  // namespace
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  impl(net::io_context& io, services deps) : ioc(io), s(deps), acceptor(net::make_strand(io)) {}
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc),
+                          beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors or similar: keep serving the connections we have.
+      log::warn("http", "accept failed error=\"{}\"", ec.message());
+    } else {
+      std::make_shared<http_session>(std::move(socket), s)->run();
+    }
+    if (acceptor.is_open()) do_accept();
+  }
+
+  net::io_context& ioc;
+  services s;
+  tcp::acceptor acceptor;
+};
+
+server::server(net::io_context& ioc, services s) : impl_(std::make_shared<impl>(ioc, s)) {}
+
+server::~server() = default;
+
+void server::start(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const std::string port = listen.substr(colon + 1);
+  tcp::resolver resolver(impl_->ioc);
+  beast::error_code ec;
+  auto results = resolver.resolve(host.empty() ? "0.0.0.0" : host, port, ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error(fmt::format("listen: cannot resolve '{}': {}", listen, ec.message()));
+  }
+  const tcp::endpoint ep = results.begin()->endpoint();
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol());
+  a.set_option(net::socket_base::reuse_address(true));
+  a.bind(ep, ec);
+  if (ec) throw std::runtime_error(fmt::format("listen: cannot bind {}: {}", listen, ec.message()));
+  a.listen(net::socket_base::max_listen_connections);
+  impl_->do_accept();
+}
+
+unsigned short server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void server::stop() {
+  net::post(impl_->acceptor.get_executor(), [i = impl_] {
+    beast::error_code ignored;
+    i->acceptor.close(ignored);
+  });
+}
+
+}  // namespace seqcast::http

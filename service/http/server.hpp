@@ -1,0 +1,40 @@
+// The HTTP listener: accepts connections and runs each on its own strand.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config.hpp"
+#include "http/api.hpp"
+#include "hub/hub.hpp"
+#include "node_state.hpp"
+
+namespace seqcast::http {
+
+// What sessions need; owned by main, outlives every session.
+struct services {
+  const config& cfg;
+  api& rest;
+  hub::hub& hub;
+  node_state& state;
+};
+
+class server {
+ public:
+  server(boost::asio::io_context& ioc, services s);
+  ~server();
+
+  // Binds `listen` (host:port; port 0 picks a free one) and starts accepting.
+  // Throws std::runtime_error when the address cannot be bound.
+  void start(const std::string& listen);
+  unsigned short port() const;
+  void stop();  // stops accepting; open connections continue
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace seqcast::http

@@ -1,0 +1,30 @@
+// What the hub sees of a connection: somewhere to deliver encoded frames.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seqcast::hub {
+
+// One encoded server frame, immutable and shared by every connection that sends it.
+struct frame {
+  std::int64_t seq = 0;  // the message's seq; 0 for control frames (subscribed, reset, error)
+  std::string text;
+};
+using frame_ptr = std::shared_ptr<const frame>;
+using frame_batch = std::shared_ptr<const std::vector<frame_ptr>>;
+
+// Implemented by WebSocket and SSE sessions.
+class subscriber {
+ public:
+  virtual ~subscriber() = default;
+
+  // Hands over frames of subscription `subscription_id`, in order: first its
+  // `subscribed` (or an error), then messages in seq order. Called on the hub
+  // strand; an implementation only posts to its own strand, never blocks.
+  virtual void deliver(std::uint64_t subscription_id, frame_batch frames) = 0;
+};
+
+}  // namespace seqcast::hub

@@ -1,0 +1,124 @@
+// Drives the LISTEN connection from Asio.
+#include "ingest/notify_listener.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "log.hpp"
+#include "notify_codec.hpp"
+#include "pg_notification_source.hpp"
+
+namespace seqcast::ingest {
+
+namespace net = boost::asio;
+
+struct notify_listener::impl : std::enable_shared_from_this<notify_listener::impl> {
+  impl(net::io_context& io, const std::string& url, blocking_pool& p, hub::hub& h,
+       node_state& st)
+      : strand(net::make_strand(io)),
+        descriptor(strand),
+        timer(strand),
+        source(url),
+        pool(p),
+        hub(h),
+        state(st) {}
+
+  void connect() {
+    if (stopped) return;
+    pool.post([self = shared_from_this()](storage::pg_reader&) {
+      auto r = self->source.connect();
+      net::post(self->strand, [self, r = std::move(r)] { self->on_connect(r); });
+    });
+  }
+
+  void on_connect(const storage::result<storage::none>& r) {
+    if (stopped) return;
+    if (!r) {
+      log::warn("listener", "connect failed error=\"{}\" retry_in_ms={}", r.err().message,
+                backoff.count());
+      return retry();
+    }
+    backoff = std::chrono::milliseconds(100);
+    // libpq owns the socket: wrap it to wait on, and release() before closing.
+    descriptor.assign(source.fd());
+    state.listener_connected = true;
+    state.listener_reconnects.fetch_add(1, std::memory_order_relaxed);
+    log::info("listener", "listening pid={}", source.backend_pid());
+    hub.on_listener_connected();
+    wait();
+  }
+
+  void wait() {
+    descriptor.async_wait(net::posix::stream_descriptor::wait_read,
+                          [self = shared_from_this()](boost::system::error_code ec) {
+                            self->on_readable(ec);
+                          });
+  }
+
+  void on_readable(boost::system::error_code ec) {
+    if (stopped || ec == net::error::operation_aborted) return;
+    auto payloads = source.drain();
+    if (ec || !payloads) {
+      log::warn("listener", "connection lost error=\"{}\"",
+                ec ? ec.message() : payloads.err().message);
+      lost();
+      return retry();
+    }
+    std::vector<storage::channel_advance> advances;
+    for (const auto& p : payloads.value()) {
+      auto a = storage::decode_notify(p);
+      advances.insert(advances.end(), std::make_move_iterator(a.begin()),
+                      std::make_move_iterator(a.end()));
+    }
+    if (!advances.empty()) hub.on_notify(std::move(advances));
+    wait();
+  }
+
+  void lost() {
+    state.listener_connected = false;
+    if (descriptor.is_open()) descriptor.release();
+    source.disconnect();
+  }
+
+  void retry() {
+    timer.expires_after(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->connect();
+    });
+  }
+
+  net::strand<net::io_context::executor_type> strand;
+  net::posix::stream_descriptor descriptor;
+  net::steady_timer timer;
+  storage::pg_notification_source source;
+  blocking_pool& pool;
+  hub::hub& hub;
+  node_state& state;
+  std::chrono::milliseconds backoff{100};
+  bool stopped = false;
+};
+
+notify_listener::notify_listener(net::io_context& ioc, const std::string& database_url,
+                                 blocking_pool& pool, hub::hub& hub, node_state& state)
+    : impl_(std::make_shared<impl>(ioc, database_url, pool, hub, state)) {}
+
+notify_listener::~notify_listener() = default;
+
+void notify_listener::start() {
+  net::post(impl_->strand, [i = impl_] { i->connect(); });
+}
+
+void notify_listener::stop() {
+  net::post(impl_->strand, [i = impl_] {
+    i->stopped = true;
+    i->timer.cancel();
+    boost::system::error_code ignored;
+    i->descriptor.cancel(ignored);
+    i->lost();
+  });
+}
+
+}  // namespace seqcast::ingest

@@ -1,0 +1,25 @@
+// Process-wide status that health checks and metrics read: thread-safe flags and counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace seqcast {
+
+struct node_state {
+  std::atomic<bool> listener_connected{false};  // LISTEN connection up
+  std::atomic<bool> draining{false};            // SIGTERM or drain received
+  std::atomic<bool> schema_current{false};      // migrations match this binary
+
+  std::atomic<std::uint64_t> connections{0};         // open WebSocket connections
+  std::atomic<std::uint64_t> subscriptions{0};       // active subscriptions on this node
+  std::atomic<std::uint64_t> publish_ok{0};          // messages acknowledged 201/200
+  std::atomic<std::uint64_t> publish_rejected{0};    // 4xx answers to publishes
+  std::atomic<std::uint64_t> publish_unavailable{0}; // 503 answers to publishes
+  std::atomic<std::uint64_t> slow_consumer_closes{0};
+  std::atomic<std::uint64_t> listener_reconnects{0};
+
+  bool ready() const { return listener_connected && schema_current && !draining; }
+};
+
+}  // namespace seqcast

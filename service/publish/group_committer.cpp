@@ -1,0 +1,117 @@
+// Group commit of publishes, on one writer thread.
+#include "group_committer.hpp"
+
+#include "log.hpp"
+
+namespace seqcast::publish {
+
+namespace {
+
+std::size_t bytes_of(const storage::publish_request& r) {
+  std::size_t n = 0;
+  for (const auto& it : r.items) n += it.payload.size() + it.channel.size() + 64;
+  return n;
+}
+
+}  // namespace
+
+group_committer::group_committer(const std::string& database_url, committed_fn on_committed,
+                                 committer_limits limits, batch_fn on_batch)
+    : publisher_(database_url),
+      on_committed_(std::move(on_committed)),
+      on_batch_(std::move(on_batch)),
+      limits_(limits),
+      thread_([this] { run(); }) {}
+
+group_committer::~group_committer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool group_committer::healthy() const {
+  std::lock_guard lock(mutex_);
+  return healthy_;
+}
+
+void group_committer::submit(storage::publish_request request, done_fn done) {
+  const std::size_t bytes = bytes_of(request);
+  {
+    std::unique_lock lock(mutex_);
+    if (queued_bytes_ + bytes <= limits_.max_queued_bytes || queue_.empty()) {
+      queued_bytes_ += bytes;
+      queue_.push_back({std::move(request), std::move(done), bytes});
+      lock.unlock();
+      cv_.notify_one();
+      return;
+    }
+  }
+  done({storage::error{storage::errc::unavailable, "publish queue full; retry"}, {}});
+}
+
+void group_committer::fail_all(std::deque<pending>& batch, const storage::error& e) {
+  for (auto& p : batch) p.done({e, {}});
+}
+
+void group_committer::run() {
+  using clock = std::chrono::steady_clock;
+  auto backoff = std::chrono::milliseconds(100);
+  clock::time_point retry_at{};
+  for (;;) {
+    std::deque<pending> batch;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      std::size_t bytes = 0;
+      while (!queue_.empty() && batch.size() < limits_.max_batch_requests &&
+             (batch.empty() || bytes + queue_.front().bytes <= limits_.max_batch_bytes)) {
+        bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_bytes_ -= bytes;
+    }
+    // While the database is known to be down, answer at once rather than
+    // letting every publish wait for a connect timeout.
+    if (clock::now() < retry_at) {
+      fail_all(batch, {storage::errc::unavailable, "database unavailable"});
+      continue;
+    }
+    std::vector<storage::publish_request> requests;
+    requests.reserve(batch.size());
+    std::size_t messages = 0;
+    for (auto& p : batch) {
+      messages += p.request.items.size();
+      requests.push_back(std::move(p.request));
+    }
+    const auto started = clock::now();
+    auto out = publisher_.commit(requests);
+    const bool down = !out.outcomes.empty() && out.outcomes.front().failure &&
+                      out.outcomes.front().failure->code == storage::errc::unavailable &&
+                      out.committed.empty();
+    {
+      std::lock_guard lock(mutex_);
+      healthy_ = !down;
+    }
+    if (down) {
+      log::warn("writer", "publish failed error=\"{}\" retry_in_ms={}",
+                out.outcomes.front().failure->message, backoff.count());
+      retry_at = clock::now() + backoff;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    } else {
+      backoff = std::chrono::milliseconds(100);
+      if (on_batch_) {
+        on_batch_(messages,
+                  std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started));
+      }
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(out.outcomes[i]));
+    if (!out.committed.empty()) on_committed_(std::move(out.committed));
+  }
+}
+
+}  // namespace seqcast::publish

@@ -1,0 +1,31 @@
+// Checks and decoding of what arrives in URLs and headers: channel names, keys, queries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace seqcast::text {
+
+inline constexpr std::size_t max_channel_length = 200;
+
+// 1–200 characters of A-Z a-z 0-9 _ - . : @ =
+bool valid_channel(std::string_view name);
+
+// 1–128 printable ASCII characters.
+bool valid_idempotency_key(std::string_view key);
+
+// Decodes %XX escapes (and '+' as space when `plus_is_space`); nullopt on a bad escape.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
+
+// The decoded value of `name` in a query string "a=1&b=2"; nullopt when absent or undecodable.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+// Parses a non-negative decimal integer that fits in int64; nullopt otherwise.
+std::optional<std::int64_t> parse_uint(std::string_view s);
+
+// Formats microseconds since the Unix epoch as RFC 3339 UTC: 2026-11-24T01:35:32.123456Z
+std::string rfc3339(std::int64_t ts_us);
+
+}  // namespace seqcast::text

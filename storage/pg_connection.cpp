@@ -1,0 +1,63 @@
+// Opening PostgreSQL connections and turning libpqxx exceptions into storage errors.
+#include "pg_connection.hpp"
+
+#include <exception>
+
+#include <fmt/format.h>
+
+namespace seqcast::storage {
+
+namespace {
+
+std::string with_defaults(const std::string& url) {
+  // libpq reads these from the URL (postgres://…?k=v) or key=value conninfo.
+  const bool is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+  std::string out = url;
+  auto add = [&](std::string_view key, std::string_view value) {
+    if (out.find(key) != std::string::npos) return;
+    if (is_uri) {
+      out += (out.find('?') == std::string::npos ? '?' : '&');
+      out += fmt::format("{}={}", key, value);
+    } else {
+      out += fmt::format(" {}={}", key, value);
+    }
+  };
+  add("connect_timeout", "5");
+  add("keepalives_idle", "10");
+  add("keepalives_interval", "3");
+  add("keepalives_count", "3");
+  add("application_name", "seqcast");
+  return out;
+}
+
+bool is_unavailable_state(const std::string& state) {
+  // 08: connection exception; 57P01-03: shutdown, crash, cannot connect now;
+  // 57014: statement timeout or cancel; 53: insufficient resources.
+  return state.starts_with("08") || state.starts_with("57P") || state == "57014" ||
+         state.starts_with("53");
+}
+
+}  // namespace
+
+std::unique_ptr<pqxx::connection> open_connection(const std::string& url) {
+  return std::make_unique<pqxx::connection>(with_defaults(url));
+}
+
+error classify_current_exception(std::string_view what_we_did) {
+  try {
+    throw;
+  } catch (const pqxx::broken_connection& e) {
+    return {errc::unavailable, fmt::format("{}: connection lost: {}", what_we_did, e.what())};
+  } catch (const pqxx::in_doubt_error& e) {
+    return {errc::unavailable, fmt::format("{}: commit outcome unknown: {}", what_we_did, e.what())};
+  } catch (const pqxx::sql_error& e) {
+    auto code = is_unavailable_state(e.sqlstate()) ? errc::unavailable : errc::internal;
+    return {code, fmt::format("{}: {} (sqlstate {})", what_we_did, e.what(), e.sqlstate())};
+  } catch (const std::exception& e) {
+    return {errc::internal, fmt::format("{}: {}", what_we_did, e.what())};
+  }
+}
+
+bool is_connection_error(const error& e) { return e.code == errc::unavailable; }
+
+}  // namespace seqcast::storage

@@ -1,0 +1,294 @@
+// Commits batches of publish requests to PostgreSQL: gapless seqs, idempotency, one NOTIFY.
+#include "pg_publisher.hpp"
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "notify_codec.hpp"
+#include "pg_connection.hpp"
+#include "sql_array.hpp"
+
+namespace seqcast::storage {
+
+namespace {
+
+// A cached name → id mapping went stale: the channel was deleted (and maybe
+// re-created) by another node between our lookup and our lock.
+struct stale_channel {};
+
+constexpr std::size_t max_cached_ids = 100'000;
+
+std::int64_t now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void prepare_statements(pqxx::connection& c) {
+  c.prepare("create_channels",
+            "INSERT INTO channels (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n "
+            "ON CONFLICT (name) DO NOTHING");
+  c.prepare("channel_ids", "SELECT id, name FROM channels WHERE name = ANY($1::text[])");
+  c.prepare("lock_channels",
+            "SELECT id, name, epoch, last_seq FROM channels WHERE id = ANY($1::bigint[]) "
+            "ORDER BY id FOR UPDATE");
+  c.prepare("find_keys",
+            "SELECT k.ord, m.seq, (extract(epoch FROM m.ts) * 1000000)::bigint, "
+            "m.payload = k.payload "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS k(cid, key, "
+            "payload, ord) JOIN messages m ON m.channel_id = k.cid AND m.idempotency_key = k.key");
+  c.prepare("bump_seqs",
+            "UPDATE channels SET last_seq = v.last "
+            "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, last) WHERE channels.id = v.id");
+  c.prepare("insert_messages",
+            "INSERT INTO messages (channel_id, seq, ts, payload, idempotency_key) "
+            "SELECT v.cid, v.seq, to_timestamp(0) + v.us * interval '1 microsecond', v.payload, "
+            "v.key FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) "
+            "AS v(cid, seq, us, payload, key)");
+  c.prepare("notify", "SELECT pg_notify($1, $2)");
+}
+
+struct locked_channel {
+  std::string name;
+  std::string epoch;
+  seq_t last_seq = 0;
+  bool advanced = false;
+};
+
+// An idempotency key already present in the table.
+struct existing_key {
+  seq_t seq;
+  std::int64_t ts_us;
+  bool same_payload;
+};
+
+// An idempotency key first used earlier in this batch.
+struct batch_key {
+  seq_t seq;
+  const std::string* payload;
+};
+
+}  // namespace
+
+struct pg_publisher::impl {
+  std::string url;
+  std::unique_ptr<pqxx::connection> conn;
+  std::unordered_map<std::string, channel_id> ids;  // name → id of the current row
+
+  void resolve_ids(const std::set<std::string>& names);
+  batch_outcome run(std::vector<publish_request>& batch);
+};
+
+pg_publisher::pg_publisher(std::string database_url) : impl_(std::make_unique<impl>()) {
+  impl_->url = std::move(database_url);
+}
+
+pg_publisher::~pg_publisher() = default;
+
+std::optional<error> pg_publisher::ensure_connected() {
+  if (impl_->conn && impl_->conn->is_open()) return std::nullopt;
+  try {
+    impl_->conn = open_connection(impl_->url);
+    pqxx::nontransaction(*impl_->conn).exec("SET statement_timeout = '10s'");
+    prepare_statements(*impl_->conn);
+    return std::nullopt;
+  } catch (...) {
+    impl_->conn.reset();
+    return classify_current_exception("connect");
+  }
+}
+
+void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
+  text_array missing;
+  bool any = false;
+  for (const auto& n : names) {
+    if (!ids.contains(n)) {
+      missing.add(n);
+      any = true;
+    }
+  }
+  if (!any) return;
+  if (ids.size() > max_cached_ids) ids.clear();
+  // Committed on its own: a channel row without messages is invisible to
+  // readers (last_seq 0 reads as "no channel"), and committing it here keeps
+  // the publishing transaction's locks to rows that already exist.
+  pqxx::work tx(*conn);
+  const std::string arr = missing.str();
+  tx.exec_prepared("create_channels", arr);
+  for (const auto& row : tx.exec_prepared("channel_ids", arr)) {
+    ids[row[1].as<std::string>()] = row[0].as<channel_id>();
+  }
+  tx.commit();
+}
+
+batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch) {
+  std::set<std::string> names;
+  for (const auto& r : batch)
+    for (const auto& it : r.items) names.insert(it.channel);
+  resolve_ids(names);
+
+  pqxx::work tx(*conn);
+  std::vector<std::int64_t> lock_ids;
+  for (const auto& n : names) lock_ids.push_back(ids.at(n));
+  std::map<channel_id, locked_channel> chans;
+  for (const auto& row : tx.exec_prepared("lock_channels", int_array(lock_ids))) {
+    chans[row[0].as<channel_id>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
+                                      row[3].as<seq_t>(), false};
+  }
+  for (const auto& n : names) {
+    auto it = chans.find(ids.at(n));
+    if (it == chans.end() || it->second.name != n) {
+      ids.erase(n);
+      throw stale_channel{};
+    }
+  }
+
+  // Idempotency keys already committed (the row lock above makes concurrent
+  // duplicates wait for each other, so this read sees the winner).
+  std::vector<std::optional<existing_key>> existing;
+  {
+    std::vector<std::int64_t> cids, ords;
+    text_array keys, payloads;
+    std::size_t ord = 0;
+    for (const auto& r : batch) {
+      for (const auto& it : r.items) {
+        if (it.idempotency_key) {
+          cids.push_back(ids.at(it.channel));
+          keys.add(*it.idempotency_key);
+          payloads.add(it.payload);
+          ords.push_back(static_cast<std::int64_t>(ord));
+        }
+        ++ord;
+      }
+    }
+    existing.resize(ord);
+    if (!cids.empty()) {
+      for (const auto& row : tx.exec_prepared("find_keys", int_array(cids), keys.str(),
+                                              payloads.str(), int_array(ords))) {
+        existing[row[0].as<std::size_t>()] =
+            existing_key{row[1].as<seq_t>(), row[2].as<std::int64_t>(), row[3].as<bool>()};
+      }
+    }
+  }
+
+  const std::int64_t ts = now_us();
+  batch_outcome out;
+  out.outcomes.resize(batch.size());
+  std::map<std::pair<channel_id, std::string>, batch_key> batch_keys;
+  std::vector<std::int64_t> row_cid, row_seq, row_ts;
+  text_array row_payload, row_key;
+  std::vector<std::pair<std::size_t, std::size_t>> new_rows;  // (request, item)
+
+  std::size_t ord0 = 0;
+  for (std::size_t ri = 0; ri < batch.size(); ++ri) {
+    auto& req = batch[ri];
+    auto& outcome = out.outcomes[ri];
+    // First pass: refuse the whole request if any key was used with another body.
+    std::map<std::pair<channel_id, std::string>, const std::string*> own;
+    bool conflict = false;
+    for (std::size_t i = 0; i < req.items.size() && !conflict; ++i) {
+      const auto& it = req.items[i];
+      if (!it.idempotency_key) continue;
+      auto k = std::make_pair(ids.at(it.channel), *it.idempotency_key);
+      const auto& ex = existing[ord0 + i];
+      auto bk = batch_keys.find(k);
+      auto [ok, inserted] = own.emplace(k, &it.payload);
+      conflict = (ex && !ex->same_payload) ||
+                 (bk != batch_keys.end() && *bk->second.payload != it.payload) ||
+                 (!inserted && *ok->second != it.payload);
+    }
+    if (conflict) {
+      outcome.failure = error{errc::conflict, "idempotency key reused with a different body"};
+      ord0 += req.items.size();
+      continue;
+    }
+    // Second pass: retries get their original position, new items the next seq.
+    for (std::size_t i = 0; i < req.items.size(); ++i) {
+      auto& it = req.items[i];
+      const channel_id cid = ids.at(it.channel);
+      auto& ch = chans.at(cid);
+      publish_result res{it.channel, 0, ch.epoch, ts, true};
+      const auto& ex = existing[ord0 + i];
+      std::optional<std::pair<channel_id, std::string>> k;
+      if (it.idempotency_key) k.emplace(cid, *it.idempotency_key);
+      if (ex) {
+        res.seq = ex->seq;
+        res.ts_us = ex->ts_us;
+      } else if (auto bk = k ? batch_keys.find(*k) : batch_keys.end(); bk != batch_keys.end()) {
+        res.seq = bk->second.seq;
+      } else {
+        res.seq = ++ch.last_seq;
+        res.duplicate = false;
+        ch.advanced = true;
+        if (k) batch_keys.emplace(*k, batch_key{res.seq, &it.payload});
+        row_cid.push_back(cid);
+        row_seq.push_back(res.seq);
+        row_ts.push_back(ts);
+        row_payload.add(it.payload);
+        row_key.add_optional(it.idempotency_key);
+        new_rows.emplace_back(ri, i);
+      }
+      outcome.results.push_back(std::move(res));
+    }
+    ord0 += req.items.size();
+  }
+
+  if (!new_rows.empty()) {
+    std::vector<std::int64_t> bump_ids, bump_last;
+    std::vector<channel_advance> advances;
+    for (const auto& [cid, ch] : chans) {
+      if (!ch.advanced) continue;
+      bump_ids.push_back(cid);
+      bump_last.push_back(ch.last_seq);
+      advances.push_back({cid, ch.name, ch.epoch, ch.last_seq});
+    }
+    tx.exec_prepared("bump_seqs", int_array(bump_ids), int_array(bump_last));
+    tx.exec_prepared("insert_messages", int_array(row_cid), int_array(row_seq), int_array(row_ts),
+                     row_payload.str(), row_key.str());
+    for (const auto& payload : encode_notify(advances)) {
+      tx.exec_prepared("notify", std::string(notify_channel), payload);
+    }
+  }
+  tx.commit();
+
+  out.committed.reserve(new_rows.size());
+  for (std::size_t n = 0; n < new_rows.size(); ++n) {
+    auto& it = batch[new_rows[n].first].items[new_rows[n].second];
+    const channel_id cid = row_cid[n];
+    out.committed.push_back(
+        {cid, it.channel, chans.at(cid).epoch, {row_seq[n], ts, std::move(it.payload)}});
+  }
+  return out;
+}
+
+batch_outcome pg_publisher::commit(std::vector<publish_request>& batch) {
+  std::optional<error> failure;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (auto e = ensure_connected()) {
+      failure = std::move(e);
+      break;
+    }
+    try {
+      return impl_->run(batch);
+    } catch (const stale_channel&) {
+      failure = error{errc::unavailable, "channel changed concurrently; retry"};
+    } catch (const pqxx::sql_error& e) {
+      // Deadlock or serialization failure: retry the whole batch.
+      const std::string state = e.sqlstate();
+      failure = classify_current_exception("publish");
+      if (state != "40P01" && state != "40001") break;
+    } catch (...) {
+      failure = classify_current_exception("publish");
+      break;
+    }
+  }
+  if (failure && is_connection_error(*failure)) {
+    impl_->conn.reset();
+  }
+  batch_outcome out;
+  out.outcomes.assign(batch.size(), publish_outcome{failure, {}});
+  return out;
+}
+
+}  // namespace seqcast::storage

@@ -1,0 +1,55 @@
+// Commits batches of publish requests to PostgreSQL: gapless seqs, idempotency, one NOTIFY.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "types.hpp"
+
+namespace seqcast::storage {
+
+// One HTTP publish: all of its items commit or none do.
+struct publish_request {
+  std::vector<publish_item> items;
+};
+
+struct publish_outcome {
+  std::optional<error> failure;         // set: nothing of this request was published
+  std::vector<publish_result> results;  // one per item, in order, when !failure
+};
+
+struct batch_outcome {
+  std::vector<publish_outcome> outcomes;     // one per request, in order
+  std::vector<committed_message> committed;  // the new messages, for this node's ingest
+};
+
+// Owns one PostgreSQL connection; not thread-safe: one writer thread calls it.
+//
+// commit() runs the whole batch in one transaction: it locks the channel rows
+// in id order (so writers on several nodes never deadlock), checks idempotency
+// keys, takes seqs by bumping each channel's last_seq once by its count,
+// inserts all rows with one statement, NOTIFYs the advanced heads (IDs only)
+// and commits. A request whose key was reused with another body fails alone
+// with errc::conflict; a database failure fails every request (unavailable
+// when the connection is lost; the connection is reopened on the next call).
+class pg_publisher {
+ public:
+  explicit pg_publisher(std::string database_url);
+  ~pg_publisher();
+  pg_publisher(const pg_publisher&) = delete;
+  pg_publisher& operator=(const pg_publisher&) = delete;
+
+  // Moves the payloads out of `batch`.
+  batch_outcome commit(std::vector<publish_request>& batch);
+
+  // Opens the connection if it is not open. Returns the failure if it cannot.
+  std::optional<error> ensure_connected();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace seqcast::storage

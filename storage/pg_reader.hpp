@@ -1,0 +1,45 @@
+// Reads of the message log and channel heads; one connection, one thread at a time.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "types.hpp"
+
+namespace seqcast::storage {
+
+// Owns one PostgreSQL connection, opened on first use and reopened after a
+// failure. Not thread-safe: each blocking-pool thread owns one.
+class pg_reader {
+ public:
+  explicit pg_reader(std::string database_url);
+  ~pg_reader();
+  pg_reader(const pg_reader&) = delete;
+  pg_reader& operator=(const pg_reader&) = delete;
+
+  // The current incarnation of a channel; not_found when it has no row or no message yet.
+  result<channel_info> channel(const std::string& name);
+
+  // The current incarnations of the named channels that have any message.
+  result<std::vector<channel_info>> channels(const std::vector<std::string>& names);
+
+  // Messages with after < seq <= to of one channel row, in seq order, at most `limit`.
+  result<std::vector<stored_message>> read_range(channel_id id, seq_t after, seq_t to,
+                                                 std::size_t limit);
+
+  // Number of round trips to PostgreSQL made so far (for metrics and tests).
+  std::uint64_t queries() const { return queries_.load(std::memory_order_relaxed); }
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::atomic<std::uint64_t> queries_{0};  // read by metrics from other threads
+
+  template <class F>
+  auto run(std::string_view what, F&& f) -> decltype(f());
+};
+
+}  // namespace seqcast::storage

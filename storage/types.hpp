@@ -1,0 +1,64 @@
+// Value types shared by the storage layer and its callers: channels, messages, publishes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "result.hpp"
+
+namespace seqcast::storage {
+
+using seq_t = std::int64_t;
+using channel_id = std::int64_t;
+
+// One incarnation of a channel as PostgreSQL knows it.
+struct channel_info {
+  channel_id id = 0;
+  std::string name;
+  std::string epoch;
+  seq_t first_seq = 1;  // oldest retained seq
+  seq_t last_seq = 0;   // head; 0 = no message yet
+};
+
+// A message as stored: payload bytes exactly as published.
+struct stored_message {
+  seq_t seq = 0;
+  std::int64_t ts_us = 0;  // commit timestamp, microseconds since the Unix epoch
+  std::string payload;
+};
+
+// One message of a publish request.
+struct publish_item {
+  std::string channel;
+  std::string payload;
+  std::optional<std::string> idempotency_key;
+};
+
+// Where one item landed.
+struct publish_result {
+  std::string channel;
+  seq_t seq = 0;
+  std::string epoch;
+  std::int64_t ts_us = 0;
+  bool duplicate = false;  // an idempotent retry: nothing new was published
+};
+
+// A message this node has just committed, handed to ingest so it need not be read back.
+struct committed_message {
+  channel_id channel = 0;
+  std::string name;
+  std::string epoch;
+  stored_message message;
+};
+
+// What the NOTIFY of a commit says about one channel: seqs (from, to] now exist.
+struct channel_advance {
+  channel_id id = 0;
+  std::string name;
+  std::string epoch;
+  seq_t to_seq = 0;
+};
+
+}  // namespace seqcast::storage
