@@ -75,6 +75,12 @@ const std::vector<setting>& settings() {
                      &config::database_url, true),
       string_setting("cache_dir", "directory of the RocksDB replay cache (safe to delete)",
                      &config::cache_dir),
+      int_setting("cache_max_bytes",
+                  "approximate bytes the replay cache may use; least recently written "
+                  "channels are dropped first",
+                  &config::cache_max_bytes, 1 << 20, INT64_MAX),
+      int_setting("cache_channel_messages", "newest messages cached per channel",
+                  &config::cache_channel_messages, 16, 100000000),
       list_setting("publish_keys", "comma-separated Bearer keys that may publish",
                    &config::publish_keys, true),
       string_setting("admin_key", "Bearer key for DELETE, drain, and reading any channel",

@@ -13,6 +13,8 @@ struct config {
   std::string listen = "127.0.0.1:8080";  // host:port to serve HTTP and WebSocket on
   std::string database_url;               // PostgreSQL URL; required by every subcommand
   std::string cache_dir = "./seqcast-cache";  // RocksDB replay cache directory (disposable)
+  std::int64_t cache_max_bytes = 268435456;     // approximate cache size bound (256 MiB)
+  std::int64_t cache_channel_messages = 10000;  // newest messages cached per channel
 
   // Auth: empty lists mean open access (a warning is logged at start).
   std::vector<std::string> publish_keys;  // Bearer keys allowed to publish

@@ -20,6 +20,7 @@
 #include "migrator.hpp"
 #include "node_state.hpp"
 #include "publish/group_committer.hpp"
+#include "rocksdb_replay_cache.hpp"
 
 namespace net = boost::asio;
 
@@ -52,6 +53,16 @@ int serve(const config& cfg) {
   }
   warn_if_open(cfg);
 
+  auto cache = storage::rocksdb_replay_cache::open(
+      cfg.cache_dir, schema.database_id,
+      {static_cast<std::size_t>(cfg.cache_channel_messages),
+       static_cast<std::uint64_t>(cfg.cache_max_bytes)});
+  if (!cache) throw std::runtime_error(cache.err().message);
+  if (cache.value()->emptied_on_open()) {
+    log::warn("cache", "cache_dir held another database's messages; emptied it dir={}",
+              cfg.cache_dir);
+  }
+
   auto ioc = std::make_unique<net::io_context>();
   auto core = net::make_strand(*ioc);
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
@@ -68,7 +79,7 @@ int serve(const config& cfg) {
           if (!ec) f();
         });
       },
-      pool);
+      pool, cache.value().get());
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
       [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); });

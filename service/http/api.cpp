@@ -231,7 +231,17 @@ response api::metrics() const {
           h.messages_ingested.load());
   counter("seqcast_deliveries_total", "Message frames handed to connections.",
           h.deliveries.load());
-  counter("seqcast_ingest_fetches_total", "PostgreSQL range reads by ingest.", h.fetches.load());
+  counter("seqcast_ingest_fetches_total", "PostgreSQL range reads by live ingest.",
+          h.fetches.load());
+  counter("seqcast_replay_memory_messages_total", "Replayed messages served from memory.",
+          h.replay_memory.load());
+  counter("seqcast_replay_cache_messages_total", "Replayed messages served from the RocksDB cache.",
+          h.replay_cache.load());
+  counter("seqcast_replay_pg_messages_total", "Replayed messages read from PostgreSQL.",
+          h.replay_pg.load());
+  counter("seqcast_replay_pg_queries_total", "PostgreSQL range reads for replays.",
+          h.replay_pg_queries.load());
+  counter("seqcast_resets_total", "Reset frames sent.", h.resets.load());
   counter("seqcast_pg_queries_total", "PostgreSQL round trips by the read pool.", pool_.queries());
   counter("seqcast_slow_consumer_closes_total", "Connections closed as slow consumers (1013).",
           state_.slow_consumer_closes.load());

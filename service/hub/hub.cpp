@@ -1,4 +1,4 @@
-// The hub: subscriptions per channel and the single sequencer that feeds them.
+// The hub: subscriptions per channel, the single sequencer that feeds them, and resume.
 #include "hub/hub.hpp"
 
 #include "log.hpp"
@@ -11,28 +11,45 @@ namespace {
 constexpr std::size_t fetch_page = 1000;  // rows per PostgreSQL range read
 constexpr std::chrono::milliseconds retry_delay{500};
 
-frame_batch single(std::string text) {
-  auto f = std::make_shared<frame>(frame{0, std::move(text)});
-  return std::make_shared<const std::vector<frame_ptr>>(std::vector<frame_ptr>{std::move(f)});
+frame_batch batch_of(std::vector<frame_ptr> frames) {
+  return std::make_shared<const std::vector<frame_ptr>>(std::move(frames));
+}
+
+frame_ptr control(std::string text, std::int64_t reset_to = -1) {
+  return std::make_shared<const frame>(frame{0, std::move(text), reset_to});
 }
 
 }  // namespace
 
-hub::hub(post_fn strand, post_after_fn timer, blocking_pool& pool)
-    : strand_(std::move(strand)), timer_(std::move(timer)), pool_(pool) {}
+hub::hub(post_fn strand, post_after_fn timer, blocking_pool& pool,
+         storage::rocksdb_replay_cache* cache, hub_limits limits)
+    : strand_(std::move(strand)),
+      timer_(std::move(timer)),
+      pool_(pool),
+      cache_(cache),
+      limits_(limits) {}
+
+// ---- public entry points: post to the strand ----
 
 void hub::subscribe(std::uint64_t id, std::weak_ptr<subscriber> who, std::string channel,
                     std::optional<storage::seq_t> since, std::optional<std::string> epoch) {
-  // TODO(#3): resume from `since`/`epoch`; until then every subscribe is live-only.
-  (void)since;
-  (void)epoch;
-  strand_([this, id, who = std::move(who), channel = std::move(channel)]() mutable {
-    do_subscribe(id, std::move(who), channel);
-  });
+  strand_([this, p = pending{id, std::move(who), since, std::move(epoch)},
+           channel = std::move(channel)]() mutable { do_subscribe(std::move(p), channel); });
 }
 
 void hub::unsubscribe(std::uint64_t id, std::string channel) {
   strand_([this, id, channel = std::move(channel)] { do_unsubscribe(id, channel); });
+}
+
+void hub::more(std::uint64_t id, std::string channel) {
+  strand_([this, id, channel = std::move(channel)] {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;
+    auto c = it->second.catching.find(id);
+    if (c == it->second.catching.end()) return;
+    c->second.waiting_more = false;
+    replay_next(channel, id);
+  });
 }
 
 void hub::on_notify(std::vector<storage::channel_advance> advances) {
@@ -45,22 +62,27 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
   strand_([this, messages = std::move(messages)]() mutable {
     // Group by channel (a commit lists each channel's messages in seq order).
     std::unordered_map<std::string, std::vector<storage::committed_message*>> by_channel;
-    for (auto& m : messages)
-      if (channels_.contains(m.name)) by_channel[m.name].push_back(&m);
+    for (auto& m : messages) by_channel[m.name].push_back(&m);
     for (auto& [name, ms] : by_channel) {
-      auto& st = channels_.at(name);
       const auto& first = *ms.front();
       const auto& last = *ms.back();
-      // Our own messages go straight out when they are next in line; else
-      // they only raise the target, and the range read fetches them.
-      if (st.loading || st.id != first.channel || first.message.seq != st.head + 1) {
-        advance(name, {last.channel, name, last.epoch, last.message.seq});
-        continue;
-      }
       std::vector<storage::stored_message> rows;
       rows.reserve(ms.size());
       for (auto* m : ms) rows.push_back(std::move(m->message));
-      apply(st, name, rows);
+      auto it = channels_.find(name);
+      if (it == channels_.end()) {
+        // Not served here yet: keep them for a resume on this node.
+        if (cache_) (void)cache_->put(first.channel, rows);
+        continue;
+      }
+      auto& st = it->second;
+      // Our own messages go straight out when they are next in line; else
+      // they only raise the target, and the range read fetches them.
+      if (st.loading || st.id != first.channel || rows.front().seq != st.head + 1) {
+        advance(name, {last.channel, name, last.epoch, rows.back().seq});
+      } else {
+        apply(st, name, rows);
+      }
     }
   });
 }
@@ -78,7 +100,13 @@ void hub::on_listener_connected() {
           log::warn("hub", "re-reading heads failed error=\"{}\"", r.err().message);
           return;  // the listener reconnects again, and calls us again
         }
-        for (const auto& c : r.value()) advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
+        for (const auto& c : r.value()) {
+          auto it = channels_.find(c.name);
+          if (it != channels_.end() && it->second.id == c.id) {
+            it->second.first_seq = std::max(it->second.first_seq, c.first_seq);
+          }
+          advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
+        }
       });
     });
   });
@@ -95,7 +123,10 @@ std::size_t hub::channel_count() const {
   return counts_.size();
 }
 
-void hub::set_count(const std::string& name, std::size_t n) {
+// ---- subscriptions ----
+
+void hub::set_count(const std::string& name, const channel_state& st) {
+  const std::size_t n = st.subs.size() + st.catching.size();
   std::lock_guard lock(counts_mutex_);
   if (n == 0) {
     counts_.erase(name);
@@ -104,28 +135,59 @@ void hub::set_count(const std::string& name, std::size_t n) {
   }
 }
 
-void hub::do_subscribe(std::uint64_t id, std::weak_ptr<subscriber> who,
-                       const std::string& channel) {
+void hub::do_subscribe(pending p, const std::string& channel) {
   auto [it, created] = channels_.try_emplace(channel);
   auto& st = it->second;
-  waiting_subscribe w{id, std::move(who)};
   if (st.loading) {
-    st.waiting.push_back(std::move(w));
+    st.waiting.push_back(std::move(p));
     if (created) load(channel);
     return;
   }
-  send_subscribed(st, channel, w);
+  start(st, channel, p);
 }
 
-void hub::send_subscribed(channel_state& st, const std::string& name,
-                          const waiting_subscribe& w) {
-  auto s = w.who.lock();
+void hub::start(channel_state& st, const std::string& name, const pending& p) {
+  auto s = p.who.lock();
   if (!s) return;
   std::optional<std::string_view> epoch;
   if (st.id != 0) epoch = st.epoch;
-  s->deliver(w.id, single(protocol::subscribed(name, epoch, st.head)));
-  st.subs.emplace(w.id, w.who);
-  set_count(name, st.subs.size());
+  s->deliver(p.id, batch_of({control(protocol::subscribed(name, epoch, st.head))}), false);
+  if (!p.since) {
+    st.subs.emplace(p.id, p.who);
+    return set_count(name, st);
+  }
+  storage::seq_t after = *p.since;
+  // The position names another incarnation (or history that no longer
+  // exists): it cannot be resumed; start over from the oldest retained.
+  const bool other_epoch = p.epoch && (st.id == 0 || *p.epoch != st.epoch);
+  if (other_epoch || (st.id == 0 && after > 0)) {
+    after = st.id == 0 ? 0 : st.first_seq - 1;
+    send_reset(st, name, p.id, *s, "epoch_changed", after);
+  } else if (after + 1 < st.first_seq) {
+    send_reset(st, name, p.id, *s, "truncated", after);
+    after = st.first_seq - 1;
+  }
+  if (after >= st.head) {
+    st.subs.emplace(p.id, p.who);
+    return set_count(name, st);
+  }
+  st.catching.emplace(p.id, catch_up{p.who, after});
+  set_count(name, st);
+  replay_next(name, p.id);
+}
+
+void hub::send_reset(channel_state& st, const std::string& name, std::uint64_t id, subscriber& s,
+                     std::string_view reason, storage::seq_t after) {
+  const storage::seq_t first = st.id == 0 ? 1 : std::max<storage::seq_t>(st.first_seq, 1);
+  std::optional<std::pair<std::int64_t, std::int64_t>> missed;
+  if (reason == "truncated") missed = std::make_pair(after + 1, first - 1);
+  std::optional<std::string_view> epoch;
+  if (st.id != 0) epoch = st.epoch;
+  counters_.resets.fetch_add(1, std::memory_order_relaxed);
+  s.deliver(id,
+            batch_of({control(protocol::reset(name, epoch, first, st.head, reason, missed),
+                              first - 1)}),
+            false);
 }
 
 void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
@@ -133,10 +195,21 @@ void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
   if (it == channels_.end()) return;
   auto& st = it->second;
   st.subs.erase(id);
-  std::erase_if(st.waiting, [id](const waiting_subscribe& w) { return w.id == id; });
-  set_count(channel, st.subs.size());
-  // Forget the channel when nobody listens; an in-flight read finds it gone.
-  if (st.subs.empty() && st.waiting.empty() && !st.loading && !st.fetching) channels_.erase(it);
+  st.catching.erase(id);
+  std::erase_if(st.waiting, [id](const pending& w) { return w.id == id; });
+  set_count(channel, st);
+  forget_if_idle(channel);
+}
+
+void hub::forget_if_idle(const std::string& name) {
+  auto it = channels_.find(name);
+  if (it == channels_.end()) return;
+  const auto& st = it->second;
+  // In-flight reads find the channel gone and drop their results.
+  if (st.subs.empty() && st.catching.empty() && st.waiting.empty() && !st.loading &&
+      !st.fetching && !st.filling) {
+    channels_.erase(it);
+  }
 }
 
 void hub::load(const std::string& name) {
@@ -155,8 +228,10 @@ void hub::on_loaded(const std::string& name, storage::result<storage::channel_in
               info.err().message);
     for (const auto& w : st.waiting) {
       if (auto s = w.who.lock()) {
-        s->deliver(w.id, single(protocol::error("unavailable", "database unavailable; retry",
-                                                std::string_view(name))));
+        s->deliver(w.id,
+                   batch_of({control(protocol::error("unavailable", "database unavailable; retry",
+                                                     std::string_view(name)))}),
+                   false);
       }
     }
     channels_.erase(it);
@@ -165,15 +240,18 @@ void hub::on_loaded(const std::string& name, storage::result<storage::channel_in
   if (info) {
     st.id = info.value().id;
     st.epoch = info.value().epoch;
+    st.first_seq = info.value().first_seq;
     st.head = st.target = info.value().last_seq;
   }
   st.loading = false;
-  for (const auto& w : st.waiting) send_subscribed(st, name, w);
-  st.waiting.clear();
+  auto waiting = std::move(st.waiting);
+  for (const auto& w : waiting) start(st, name, w);
   auto early = std::move(st.early);
   for (const auto& a : early) advance(name, a);
-  if (st.subs.empty() && !st.fetching) channels_.erase(name);
+  forget_if_idle(name);
 }
+
+// ---- live ingest ----
 
 void hub::advance(const std::string& name, const storage::channel_advance& a) {
   auto it = channels_.find(name);
@@ -184,16 +262,30 @@ void hub::advance(const std::string& name, const storage::channel_advance& a) {
     return;
   }
   if (a.id < st.id) return;  // an older incarnation's news
-  if (a.id > st.id) {
-    // A new incarnation (first publish, or re-created after DELETE): its
-    // seqs start at 1 again.
-    // TODO(#3): tell subscribers of the old epoch with a reset frame.
-    st.id = a.id;
-    st.epoch = a.epoch;
-    st.head = st.target = 0;
-  }
+  if (a.id > st.id) new_incarnation(st, name, a);
   st.target = std::max(st.target, a.to_seq);
   if (st.target > st.head) fetch(name);
+}
+
+void hub::new_incarnation(channel_state& st, const std::string& name,
+                          const storage::channel_advance& a) {
+  // The first publish, or a re-creation after DELETE: seqs start at 1 again.
+  const storage::channel_id old_id = st.id;
+  st.id = a.id;
+  st.epoch = a.epoch;
+  st.head = st.target = 0;
+  st.first_seq = 1;
+  st.ring.clear();
+  st.ring_bytes = 0;
+  if (old_id == 0) return;  // subscribers saw no history: nothing to reset
+  if (cache_) cache_->drop(old_id);
+  for (auto& [id, who] : st.subs) {
+    if (auto s = who.lock()) send_reset(st, name, id, *s, "epoch_changed", 0);
+  }
+  for (auto& [id, c] : st.catching) {
+    if (auto s = c.who.lock()) send_reset(st, name, id, *s, "epoch_changed", 0);
+    c.last = 0;
+  }
 }
 
 void hub::fetch(const std::string& name) {
@@ -215,10 +307,7 @@ void hub::on_fetched(const std::string& name, storage::channel_id id,
   if (it == channels_.end()) return;
   auto& st = it->second;
   st.fetching = false;
-  if (st.subs.empty()) {
-    channels_.erase(it);
-    return;
-  }
+  if (st.subs.empty() && st.catching.empty()) return forget_if_idle(name);
   if (st.id != id) {  // the incarnation changed while we read
     if (st.target > st.head) fetch(name);
     return;
@@ -233,37 +322,68 @@ void hub::on_fetched(const std::string& name, storage::channel_id id,
   }
   auto& got = rows.value();
   if (got.empty() || got.front().seq > st.head + 1) {
-    // The range is not in the table (trimmed or deleted): skip to what exists.
-    // TODO(#3): a reset frame for live subscribers instead of a silent skip.
-    log::warn("hub", "messages missing channel={} after={} first={}", name, st.head,
-              got.empty() ? st.target : got.front().seq);
-    st.head = got.empty() ? st.target : got.front().seq - 1;
+    // Gone from the table before we read it (trimmed, or the channel deleted):
+    // live subscribers learn exactly what they missed, then continue.
+    const storage::seq_t first = got.empty() ? st.target + 1 : got.front().seq;
+    log::warn("hub", "messages missing channel={} after={} first={}", name, st.head, first);
+    st.first_seq = std::max(st.first_seq, first);
+    const storage::seq_t after = st.head;
+    st.head = first - 1;
+    st.ring.clear();
+    st.ring_bytes = 0;
+    for (auto& [sid, who] : st.subs) {
+      if (auto s = who.lock()) send_reset(st, name, sid, *s, "truncated", after);
+    }
   }
   apply(st, name, got);
   if (st.target > st.head) fetch(name);
 }
 
+frame_ptr hub::encode(const channel_state& st, const std::string& name,
+                      const storage::stored_message& m) const {
+  return std::make_shared<const frame>(
+      frame{m.seq, protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload)});
+}
+
 void hub::apply(channel_state& st, const std::string& name,
                 std::vector<storage::stored_message>& rows) {
   std::vector<frame_ptr> frames;
+  std::vector<storage::stored_message> fresh;
   frames.reserve(rows.size());
   for (auto& m : rows) {
-    if (m.seq != st.head + 1) continue;  // already delivered (our own commit raced the read)
-    st.head = m.seq;
-    frames.push_back(std::make_shared<const frame>(
-        frame{m.seq, protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload)}));
+    if (m.seq != st.head + 1 + static_cast<storage::seq_t>(frames.size())) continue;
+    frames.push_back(encode(st, name, m));
+    fresh.push_back(std::move(m));
   }
-  st.target = std::max(st.target, st.head);
   if (frames.empty()) return;
+  // Cache before hub: what a subscriber sees can be resumed from here.
+  if (cache_) {
+    if (auto r = cache_->put(st.id, fresh); !r) {
+      log::warn("hub", "cache write failed error=\"{}\"", r.err().message);
+    }
+  }
+  st.head = frames.back()->seq;
+  st.target = std::max(st.target, st.head);
+  for (const auto& f : frames) remember(st, f);
   counters_.messages_ingested.fetch_add(frames.size(), std::memory_order_relaxed);
-  fan_out(st, std::make_shared<const std::vector<frame_ptr>>(std::move(frames)));
+  fan_out(st, batch_of(std::move(frames)));
 }
 
-void hub::fan_out(channel_state& st, frame_batch frames) {
+void hub::remember(channel_state& st, const frame_ptr& f) {
+  st.ring.push_back(f);
+  st.ring_bytes += f->text.size();
+  while (!st.ring.empty() &&
+         (st.ring.size() > limits_.ring_messages || st.ring_bytes > limits_.ring_bytes)) {
+    st.ring_bytes -= st.ring.front()->text.size();
+    st.ring.pop_front();
+  }
+}
+
+void hub::fan_out(channel_state& st, const frame_batch& frames) {
   std::uint64_t n = 0;
   for (auto it = st.subs.begin(); it != st.subs.end();) {
     if (auto s = it->second.lock()) {
-      s->deliver(it->first, frames);
+      s->deliver(it->first, frames, false);
       ++n;
       ++it;
     } else {
@@ -271,6 +391,157 @@ void hub::fan_out(channel_state& st, frame_batch frames) {
     }
   }
   counters_.deliveries.fetch_add(n * frames->size(), std::memory_order_relaxed);
+}
+
+// ---- resume: ring, then RocksDB, then PostgreSQL ----
+
+void hub::replay_next(const std::string& name, std::uint64_t id) {
+  auto it = channels_.find(name);
+  if (it == channels_.end()) return;
+  auto& st = it->second;
+  auto cit = st.catching.find(id);
+  if (cit == st.catching.end()) return;
+  auto& c = cit->second;
+  if (c.reading || c.waiting_more) return;
+  if (c.last >= st.head) return promote(st, id);
+  if (!st.ring.empty() && st.ring.front()->seq <= c.last + 1) {
+    // The ring holds contiguous seqs ending at head.
+    auto from = st.ring.begin() + (c.last + 1 - st.ring.front()->seq);
+    const auto n = std::min<std::size_t>(limits_.page_messages,
+                                         static_cast<std::size_t>(st.ring.end() - from));
+    std::vector<frame_ptr> frames(from, from + static_cast<std::ptrdiff_t>(n));
+    counters_.replay_memory.fetch_add(n, std::memory_order_relaxed);
+    return send_page(st, id, c, std::move(frames));
+  }
+  if (!cache_) return fill(name, id);
+  c.reading = true;
+  pool_.post([this, name, id, chan = st.id, after = c.last, to = st.head,
+              page = limits_.page_messages](storage::pg_reader&) {
+    auto rows = cache_->read(chan, after, to, page);
+    strand_([this, name, id, chan, rows = std::move(rows)]() mutable {
+      on_cache_page(name, id, chan, std::move(rows));
+    });
+  });
+}
+
+void hub::on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
+                        storage::result<std::vector<storage::stored_message>> rows) {
+  auto it = channels_.find(name);
+  if (it == channels_.end()) return;
+  auto& st = it->second;
+  auto cit = st.catching.find(id);
+  if (cit == st.catching.end()) return;
+  auto& c = cit->second;
+  c.reading = false;
+  if (st.id != chan) return replay_next(name, id);  // reset to a new incarnation meanwhile
+  if (!rows || rows.value().empty() || rows.value().front().seq != c.last + 1) {
+    if (!rows) log::warn("hub", "cache read failed error=\"{}\"", rows.err().message);
+    return fill(name, id);
+  }
+  std::vector<frame_ptr> frames;
+  frames.reserve(rows.value().size());
+  for (const auto& m : rows.value()) frames.push_back(encode(st, name, m));
+  counters_.replay_cache.fetch_add(frames.size(), std::memory_order_relaxed);
+  send_page(st, id, c, std::move(frames));
+}
+
+void hub::fill(const std::string& name, std::uint64_t id) {
+  auto& st = channels_.at(name);
+  if (std::find(st.fill_waiters.begin(), st.fill_waiters.end(), id) == st.fill_waiters.end()) {
+    st.fill_waiters.push_back(id);
+  }
+  if (st.filling) return;
+  st.filling = true;
+  const storage::seq_t after = st.catching.at(id).last;
+  counters_.replay_pg_queries.fetch_add(1, std::memory_order_relaxed);
+  pool_.post([this, name, chan = st.id, after, to = st.head](storage::pg_reader& db) {
+    auto rows = db.read_range(chan, after, to, fetch_page);
+    strand_([this, name, chan, after, rows = std::move(rows)]() mutable {
+      on_filled(name, chan, after, std::move(rows));
+    });
+  });
+}
+
+void hub::on_filled(const std::string& name, storage::channel_id chan, storage::seq_t after,
+                    storage::result<std::vector<storage::stored_message>> rows) {
+  auto it = channels_.find(name);
+  if (it == channels_.end()) return;
+  auto& st = it->second;
+  st.filling = false;
+  auto waiters = std::move(st.fill_waiters);
+  st.fill_waiters.clear();
+  if (st.id != chan) {
+    for (auto w : waiters) replay_next(name, w);
+    return forget_if_idle(name);
+  }
+  if (!rows) {
+    log::warn("hub", "replay read failed channel={} error=\"{}\"", name, rows.err().message);
+    timer_(retry_delay, [this, name, waiters] {
+      for (auto w : waiters) replay_next(name, w);
+    });
+    return;
+  }
+  auto& got = rows.value();
+  counters_.replay_pg.fetch_add(got.size(), std::memory_order_relaxed);
+  if (cache_ && !got.empty()) (void)cache_->put(chan, got);
+  // Rows come back from the first retained seq after `after`: anything below
+  // it is gone from PostgreSQL.
+  const storage::seq_t first = got.empty() ? st.head + 1 : got.front().seq;
+  if (first > after + 1) st.first_seq = std::max(st.first_seq, first);
+  std::vector<frame_ptr> frames;  // encoded once for every waiter
+  frames.reserve(got.size());
+  for (const auto& m : got) frames.push_back(encode(st, name, m));
+  for (auto w : waiters) {
+    auto cit = st.catching.find(w);
+    if (cit == st.catching.end()) continue;
+    auto& c = cit->second;
+    auto s = c.who.lock();
+    if (!s) {
+      st.catching.erase(cit);
+      continue;
+    }
+    if (c.last < after) {  // not covered by this read
+      replay_next(name, w);
+      continue;
+    }
+    if (c.last + 1 < first) {
+      send_reset(st, name, w, *s, "truncated", c.last);
+      c.last = first - 1;
+    }
+    if (frames.empty() || c.last + 1 > frames.back()->seq) {
+      replay_next(name, w);
+      continue;
+    }
+    auto from = frames.begin() + (c.last + 1 - frames.front()->seq);
+    std::vector<frame_ptr> page(from, frames.end());
+    send_page(st, w, c, std::move(page));
+  }
+  set_count(name, st);
+  forget_if_idle(name);
+}
+
+void hub::send_page(channel_state& st, std::uint64_t id, catch_up& c,
+                    std::vector<frame_ptr> frames) {
+  auto s = c.who.lock();
+  if (!s) {
+    st.catching.erase(id);
+    return;
+  }
+  c.last = frames.back()->seq;
+  counters_.deliveries.fetch_add(frames.size(), std::memory_order_relaxed);
+  if (c.last >= st.head) {
+    s->deliver(id, batch_of(std::move(frames)), false);
+    return promote(st, id);
+  }
+  c.waiting_more = true;
+  s->deliver(id, batch_of(std::move(frames)), true);
+}
+
+void hub::promote(channel_state& st, std::uint64_t id) {
+  auto it = st.catching.find(id);
+  if (it == st.catching.end()) return;
+  st.subs.emplace(id, std::move(it->second.who));
+  st.catching.erase(it);
 }
 
 }  // namespace seqcast::hub

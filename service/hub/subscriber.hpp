@@ -10,8 +10,9 @@ namespace seqcast::hub {
 
 // One encoded server frame, immutable and shared by every connection that sends it.
 struct frame {
-  std::int64_t seq = 0;  // the message's seq; 0 for control frames (subscribed, reset, error)
+  std::int64_t seq = 0;        // the message's seq; 0 for control frames (subscribed, reset, error)
   std::string text;
+  std::int64_t reset_to = -1;  // a reset frame: delivery continues after this seq
 };
 using frame_ptr = std::shared_ptr<const frame>;
 using frame_batch = std::shared_ptr<const std::vector<frame_ptr>>;
@@ -22,9 +23,14 @@ class subscriber {
   virtual ~subscriber() = default;
 
   // Hands over frames of subscription `subscription_id`, in order: first its
-  // `subscribed` (or an error), then messages in seq order. Called on the hub
-  // strand; an implementation only posts to its own strand, never blocks.
-  virtual void deliver(std::uint64_t subscription_id, frame_batch frames) = 0;
+  // `subscribed` (or an error), maybe a `reset`, then messages in seq order.
+  // Called on the hub strand; an implementation only posts to its own strand,
+  // never blocks.
+  //
+  // `replay_page` marks a page of history: the subscriber must call
+  // hub::more() once it has room for the next page (its send queue drained
+  // below its low-water mark), which paces a long replay in bounded memory.
+  virtual void deliver(std::uint64_t subscription_id, frame_batch frames, bool replay_page) = 0;
 };
 
 }  // namespace seqcast::hub

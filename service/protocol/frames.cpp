@@ -46,12 +46,13 @@ std::string message(std::string_view channel, std::string_view epoch, std::int64
   return out;
 }
 
-std::string reset(std::string_view channel, std::string_view epoch, std::int64_t first_seq,
+std::string reset(std::string_view channel, std::optional<std::string_view> epoch,
+                  std::int64_t first_seq,
                   std::int64_t head, std::string_view reason,
                   std::optional<std::pair<std::int64_t, std::int64_t>> missed) {
   return fmt::format(
       R"({{"type":"reset","channel":{},"epoch":{},"first_seq":{},"head":{},"reason":{},"missed":{}}})",
-      quoted(channel), quoted(epoch), first_seq, head, quoted(reason),
+      quoted(channel), epoch ? quoted(*epoch) : "null", first_seq, head, quoted(reason),
       missed ? fmt::format("[{},{}]", missed->first, missed->second) : "null");
 }
 

@@ -55,10 +55,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     });
   }
 
-  void deliver(std::uint64_t subscription_id, hub::frame_batch frames) override {
+  void deliver(std::uint64_t subscription_id, hub::frame_batch frames, bool replay_page) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), subscription_id,
-                                   frames = std::move(frames)] {
-      self->on_deliver(subscription_id, *frames);
+                                   frames = std::move(frames), replay_page] {
+      self->on_deliver(subscription_id, *frames, replay_page);
     });
   }
 
@@ -66,6 +66,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   struct subscription {
     std::uint64_t id;
     std::int64_t last_seq = 0;  // last message seq queued; dedupe guard
+    bool wants_more = false;    // a replay page arrived; ask for the next when drained
   };
 
   void do_accept(beast::http::request<beast::http::string_body> req) {
@@ -155,23 +156,45 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void unsubscribe(const std::string& channel) {
     auto it = subs_.find(channel);
     if (it == subs_.end()) return;
+    if (it->second.wants_more) --wanting_more_;
     s_.hub.unsubscribe(it->second.id, channel);
     by_id_.erase(it->second.id);
     subs_.erase(it);
     s_.state.subscriptions.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames) {
+  void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames, bool replay_page) {
     auto name = by_id_.find(id);
     if (name == by_id_.end()) return;  // unsubscribed since; drop
     auto& sub = subs_.at(name->second);
     for (const auto& f : frames) {
+      if (f->reset_to >= 0) sub.last_seq = f->reset_to;
       if (f->seq != 0) {
         if (f->seq <= sub.last_seq) continue;
         sub.last_seq = f->seq;
       }
       enqueue(f);
     }
+    if (replay_page && !sub.wants_more) {
+      sub.wants_more = true;
+      ++wanting_more_;
+      request_more();
+    }
+  }
+
+  // Asks the hub for the next replay page of each catching-up subscription
+  // once the queue has drained enough: a long replay flows at the client's
+  // pace, in bounded memory.
+  void request_more() {
+    if (wanting_more_ == 0 || closing_ ||
+        queued_bytes_ > static_cast<std::size_t>(s_.cfg.send_queue_bytes) / 4)
+      return;
+    for (auto& [channel, sub] : subs_) {
+      if (!sub.wants_more) continue;
+      sub.wants_more = false;
+      s_.hub.more(sub.id, channel);
+    }
+    wanting_more_ = 0;
   }
 
   void enqueue(hub::frame_ptr f) {
@@ -214,6 +237,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     queued_bytes_ -= queue_.front()->text.size();
     queue_.pop_front();
     if (!queue_.empty()) do_write();
+    request_more();
   }
 
   static void fail(beast::error_code ec, std::string_view what) {
@@ -232,6 +256,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
+  std::size_t wanting_more_ = 0;  // subscriptions waiting to ask for their next replay page
   std::unordered_map<std::string, subscription> subs_;  // channel → subscription
   std::unordered_map<std::uint64_t, std::string> by_id_;
 };
