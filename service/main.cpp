@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "blocking_pool.hpp"
+#include "cli.hpp"
 #include "config.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -20,6 +21,7 @@
 #include "migrator.hpp"
 #include "node_state.hpp"
 #include "publish/group_committer.hpp"
+#include "retention.hpp"
 #include "rocksdb_replay_cache.hpp"
 
 namespace net = boost::asio;
@@ -88,6 +90,8 @@ int serve(const config& cfg) {
   server.start(cfg.listen);
   ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
   listener.start();
+  retention trimmer(*ioc, cfg, pool);
+  trimmer.start();
   log::info("serve", "listening address={} port={} version={}", cfg.listen, server.port(),
             SEQCAST_VERSION);
 
@@ -99,6 +103,7 @@ int serve(const config& cfg) {
     state.draining = true;
     server.stop();
     listener.stop();
+    trimmer.stop();
     // A second signal exits at once.
     signals.async_wait([](boost::system::error_code e, int) {
       if (!e) std::_Exit(1);
@@ -154,6 +159,8 @@ int main(int argc, char** argv) {
     log::init(cl.settings.log_level, cl.settings.log_format == "json");
     if (cl.command == "serve") return serve(cl.settings);
     if (cl.command == "migrate") return migrate(cl.settings);
+    if (cl.command == "replay") return cli::replay(cl);
+    if (cl.command == "channels") return cli::channels(cl.settings);
     std::cerr << "seqcast: '" << cl.command << "' is not available yet\n";
     return 2;
   } catch (const std::invalid_argument& e) {

@@ -30,6 +30,20 @@ class pg_reader {
   result<std::vector<stored_message>> read_range(channel_id id, seq_t after, seq_t to,
                                                  std::size_t limit);
 
+  // Destroys a channel's history (its row and messages); the next publish
+  // starts a new epoch at seq 1. Returns whether a channel existed.
+  result<bool> delete_channel(const std::string& name);
+
+  // Every channel with its retained message count and payload bytes (operators).
+  result<std::vector<channel_stats>> list_channels();
+
+  // One retention pass, on one node at a time (advisory lock): raises each
+  // channel's first_seq to keep at most `keep_messages` messages younger than
+  // `keep_seconds` (0 = no limit by that rule), then deletes what fell out in
+  // batches of `batch` rows, each its own short transaction.
+  result<trim_report> trim(std::int64_t keep_messages, std::int64_t keep_seconds,
+                           std::int64_t batch);
+
   // Number of round trips to PostgreSQL made so far (for metrics and tests).
   std::uint64_t queries() const { return queries_.load(std::memory_order_relaxed); }
 

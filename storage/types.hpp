@@ -53,6 +53,20 @@ struct committed_message {
   stored_message message;
 };
 
+// A channel with its retained volume, for operators.
+struct channel_stats {
+  channel_info info;
+  std::int64_t messages = 0;
+  std::int64_t bytes = 0;
+};
+
+// What one retention pass did.
+struct trim_report {
+  bool ran = false;  // false: another node holds the trim lock
+  std::int64_t channels_trimmed = 0;
+  std::int64_t messages_deleted = 0;
+};
+
 // What the NOTIFY of a commit says about one channel: seqs (from, to] now exist.
 struct channel_advance {
   channel_id id = 0;

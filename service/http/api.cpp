@@ -14,12 +14,6 @@ namespace {
 
 constexpr int max_payload_depth = 128;
 
-std::string quoted(std::string_view s) {
-  std::string out;
-  json::append_string(out, s);
-  return out;
-}
-
 std::string result_json(const storage::publish_result& r) {
   return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel),
                      r.seq, quoted(r.epoch), text::rfc3339(r.ts_us));
@@ -31,6 +25,8 @@ response json_response(int status, std::string body) {
   r.body = std::move(body);
   return r;
 }
+
+}  // namespace
 
 response storage_error_response(const storage::error& e) {
   switch (e.code) {
@@ -47,6 +43,14 @@ response storage_error_response(const storage::error& e) {
   log::error("api", "internal error=\"{}\"", e.message);
   return error_response(500, "internal", "internal error");
 }
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  json::append_string(out, s);
+  return out;
+}
+
+namespace {
 
 // Splits "/v1/channels/{c}[/messages]" into the decoded channel and the rest.
 bool channel_route(std::string_view path, std::string& channel, std::string_view& rest) {
@@ -110,7 +114,13 @@ void api::handle(request req, respond_fn respond) {
     if (rest == "/messages" && req.method == "POST") {
       return publish_one(channel, std::move(req), std::move(respond));
     }
+    if (rest == "/messages" && req.method == "GET") {
+      return read_log(channel, req, std::move(respond));
+    }
     if (rest.empty() && req.method == "GET") return channel_info(channel, std::move(respond));
+    if (rest.empty() && req.method == "DELETE") {
+      return delete_channel(channel, std::move(respond));
+    }
     if (rest.empty() || rest == "/messages") {
       return respond(error_response(405, "method_not_allowed", "method not allowed here"));
     }
@@ -207,6 +217,18 @@ void api::channel_info(const std::string& channel, respond_fn respond) {
                  R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"subscribers":{}}})",
                  quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq,
                  hub_.subscriber_count(channel))));
+  });
+}
+
+void api::delete_channel(const std::string& channel, respond_fn respond) {
+  pool_.post([channel, respond = std::move(respond)](storage::pg_reader& db) {
+    auto r = db.delete_channel(channel);
+    if (!r) return respond(storage_error_response(r.err()));
+    if (r.value()) log::info("api", "channel deleted channel={}", channel);
+    response res;
+    res.status = 204;
+    res.content_type.clear();
+    respond(std::move(res));
   });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,11 +27,24 @@ struct request {
   std::string accept;
 };
 
+// A body produced piece by piece (NDJSON log streams), so memory stays
+// constant for any range. The session asks for the next chunk only after the
+// previous one was written.
+class body_source {
+ public:
+  virtual ~body_source() = default;
+  // Calls `done` exactly once, from any thread, with the next chunk; `last`
+  // ends the body; `failed` aborts it (the connection is closed mid-body, so
+  // the client sees an incomplete response rather than a silently short one).
+  virtual void next(std::function<void(std::string chunk, bool last, bool failed)> done) = 0;
+};
+
 struct response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<body_source> stream;  // set: body is streamed with chunked encoding
 };
 
 // Called exactly once, from any thread; the caller posts to its own strand.
@@ -38,6 +52,12 @@ using respond_fn = std::function<void(response)>;
 
 // {"error":{"code":…,"message":…}} with the given status.
 response error_response(int status, std::string_view code, std::string_view message);
+
+// The JSON error answer for a storage failure (404, 409, 503, or a logged 500).
+response storage_error_response(const storage::error& e);
+
+// `s` as a JSON string literal.
+std::string quoted(std::string_view s);
 
 // Thread-safe: handle() only reads config and posts work.
 class api {
@@ -54,6 +74,8 @@ class api {
   void publish_one(const std::string& channel, request req, respond_fn respond);
   void publish_batch(request req, respond_fn respond);
   void channel_info(const std::string& channel, respond_fn respond);
+  void delete_channel(const std::string& channel, respond_fn respond);
+  void read_log(const std::string& channel, const request& req, respond_fn respond);
   response metrics() const;
 
   const config& cfg_;

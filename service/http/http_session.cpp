@@ -120,10 +120,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void send(response r) {
+    if (r.stream) return send_stream(std::move(r));
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.status), 11);
     res->set(bhttp::field::server, "seqcast");
-    res->set(bhttp::field::content_type, r.content_type);
+    if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers) res->set(k, v);
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
@@ -133,6 +134,56 @@ class http_session : public std::enable_shared_from_this<http_session> {
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          self->on_write(ec, res->need_eof());
                        });
+  }
+
+  // Writes the header with chunked encoding, then one chunk per piece the
+  // source produces, asking for the next only after the previous is written.
+  void send_stream(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
+        static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "seqcast");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->keep_alive(keep_alive_);
+    res->chunked(true);
+    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    bhttp::async_write_header(
+        stream_, *sr,
+        [self = shared_from_this(), res, sr, source = std::move(r.stream)](beast::error_code ec,
+                                                                          std::size_t) {
+          if (ec) return fail(ec, "write header");
+          self->next_chunk(source);
+        });
+  }
+
+  void next_chunk(std::shared_ptr<body_source> source) {
+    source->next([self = shared_from_this(), source](std::string chunk, bool last, bool failed) {
+      net::post(self->stream_.get_executor(), [self, source, chunk = std::move(chunk), last,
+                                               failed]() mutable {
+        self->write_chunk(std::move(source), std::move(chunk), last, failed);
+      });
+    });
+  }
+
+  void write_chunk(std::shared_ptr<body_source> source, std::string chunk, bool last,
+                   bool failed) {
+    if (failed) {
+      // No final chunk: the client sees an incomplete body, not a short one.
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(chunk));
+    auto after = [self = shared_from_this(), source, data, last](beast::error_code ec,
+                                                                 std::size_t) {
+      if (ec) return fail(ec, "write chunk");
+      if (!last) return self->next_chunk(source);
+      net::async_write(self->stream_, bhttp::make_chunk_last(),
+                       [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
+    };
+    if (data->empty()) return after({}, 0);
+    stream_.expires_after(read_timeout);
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)), std::move(after));
   }
 
   void on_write(beast::error_code ec, bool close) {

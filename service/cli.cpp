@@ -1,0 +1,124 @@
+// The operator subcommands that talk to PostgreSQL directly: replay and channels.
+#include "cli.hpp"
+
+#include <poll.h>
+
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "notify_codec.hpp"
+#include "pg_notification_source.hpp"
+#include "pg_reader.hpp"
+#include "text/json_scan.hpp"
+#include "text/names.hpp"
+
+namespace seqcast::cli {
+
+namespace {
+
+constexpr std::size_t page = 1000;
+
+storage::seq_t int_option(const command_line& cl, const std::string& name, storage::seq_t dflt) {
+  auto it = cl.args.find(name);
+  if (it == cl.args.end()) return dflt;
+  auto v = text::parse_uint(it->second);
+  if (!v) throw std::invalid_argument(fmt::format("--{}: expected a non-negative integer", name));
+  return *v;
+}
+
+void print(const std::string& channel, const storage::stored_message& m) {
+  std::string line = R"({"channel":)";
+  json::append_string(line, channel);
+  line += fmt::format(R"(,"seq":{},"ts":"{}","data":)", m.seq, text::rfc3339(m.ts_us));
+  line += m.payload;
+  line += "}\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+template <class T>
+T must(storage::result<T> r) {
+  if (!r) throw std::runtime_error(r.err().message);
+  return std::move(r).value();
+}
+
+// Prints (after, to] of the channel row; returns the last seq printed.
+storage::seq_t print_range(storage::pg_reader& db, const storage::channel_info& c,
+                           storage::seq_t after, storage::seq_t to) {
+  while (after < to) {
+    auto rows = must(db.read_range(c.id, after, to, page));
+    if (rows.empty()) return to;  // trimmed meanwhile: nothing more in range
+    for (const auto& m : rows) print(c.name, m);
+    after = rows.back().seq;
+  }
+  std::fflush(stdout);
+  return after;
+}
+
+void wait_readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  (void)::poll(&p, 1, timeout_ms);
+}
+
+}  // namespace
+
+int replay(const command_line& cl) {
+  auto ch = cl.args.find("channel");
+  if (ch == cl.args.end() || !text::valid_channel(ch->second)) {
+    throw std::invalid_argument("replay needs --channel with a valid channel name");
+  }
+  const std::string& name = ch->second;
+  const bool follow = cl.args.contains("follow");
+  const storage::seq_t from = int_option(cl, "from", 0);
+  const storage::seq_t to = int_option(cl, "to", INT64_MAX);
+  storage::pg_reader db(cl.settings.database_url);
+  storage::pg_notification_source listen(cl.settings.database_url);
+  // LISTEN before reading the backlog, so no commit falls between the two.
+  if (follow) must(listen.connect());
+
+  auto info = db.channel(name);
+  if (!info && info.err().code != storage::errc::not_found) throw std::runtime_error(info.err().message);
+  if (!info && !follow) {
+    std::cerr << "seqcast: channel '" << name << "' not found\n";
+    return 1;
+  }
+  storage::channel_info c = info ? info.value() : storage::channel_info{};
+  storage::seq_t after = std::max(from, c.first_seq) - 1;
+  if (c.id != 0) after = print_range(db, c, after, std::min(to, c.last_seq));
+  while (follow && after < to) {
+    wait_readable(listen.fd(), 1000);
+    if (auto r = listen.drain(); !r) {
+      std::cerr << "seqcast: listen connection lost; reconnecting\n";
+      must(listen.connect());
+    }
+    auto now = db.channel(name);
+    if (!now) continue;  // not created yet, or deleted: wait for it
+    if (now.value().id != c.id) {
+      if (c.id != 0) std::cerr << "seqcast: channel re-created with a new epoch; following it from seq 1\n";
+      c = now.value();
+      after = std::max<storage::seq_t>(from, 1) - 1;
+    }
+    c.last_seq = now.value().last_seq;
+    after = print_range(db, c, after, std::min(to, c.last_seq));
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int channels(const config& cfg) {
+  storage::pg_reader db(cfg.database_url);
+  auto list = must(db.list_channels());
+  std::size_t width = 7;
+  for (const auto& s : list) width = std::max(width, s.info.name.size());
+  fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", "CHANNEL", width, "EPOCH",
+             "FIRST_SEQ", "LAST_SEQ", "MESSAGES", "BYTES");
+  for (const auto& s : list) {
+    fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", s.info.name, width,
+               s.info.epoch, s.info.first_seq, s.info.last_seq, s.messages, s.bytes);
+  }
+  return 0;
+}
+
+}  // namespace seqcast::cli
