@@ -120,7 +120,8 @@ void rocksdb_replay_cache::impl::measure_channels() {
     if (auto last = parse_cache_key(std::string_view(it->key().data(), it->key().size()))) {
       u.last = last->second;
     }
-    rocksdb::Range range(slice(make_cache_key(c, 0)), slice(end));
+    const cache_key begin = make_cache_key(c, 0);
+    rocksdb::Range range(slice(begin), slice(end));
     uint64_t size = 0;
     rocksdb::SizeApproximationOptions opts;
     opts.include_memtables = true;

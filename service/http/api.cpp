@@ -100,6 +100,18 @@ void api::handle(request req, respond_fn respond) {
     r.body = std::string(web::index_html());
     return respond(std::move(r));
   }
+  if (path == "/v1/client.js" || path == "/v1/client.d.ts") {
+    // The exact client build of this server: cacheable, revalidated by version.
+    response r;
+    const bool js = path == "/v1/client.js";
+    r.content_type = js ? "text/javascript; charset=utf-8" : "application/typescript; charset=utf-8";
+    r.body = std::string(js ? web::client_js() : web::client_d_ts());
+    r.headers.emplace_back("Cache-Control", "public, max-age=300");
+    r.headers.emplace_back("ETag", fmt::format("\"{}-{:x}\"", SEQCAST_VERSION,
+                                               std::hash<std::string>{}(r.body)));
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    return respond(std::move(r));
+  }
   if (path == "/v1/publish") {
     if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
     return publish_batch(std::move(req), std::move(respond));

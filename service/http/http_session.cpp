@@ -9,6 +9,8 @@
 
 #include "http/server.hpp"
 #include "log.hpp"
+#include "http/sse_session.hpp"
+#include "text/names.hpp"
 #include "ws/websocket_session.hpp"
 
 namespace seqcast::http {
@@ -96,6 +98,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
+    if (req.method() == bhttp::verb::get && req.target().starts_with("/v1/sse/")) {
+      return start_sse(req);
+    }
     request r;
     r.method = std::string(req.method_string());
     std::string_view target = req.target();
@@ -112,6 +117,27 @@ class http_session : public std::enable_shared_from_this<http_session> {
         self->send(std::move(res));
       });
     });
+  }
+
+  void start_sse(const bhttp::request<bhttp::string_body>& req) {
+    std::string_view target = req.target();
+    auto q = target.find('?');
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    auto channel = text::percent_decode(target.substr(8, q == std::string_view::npos ? q : q - 8));
+    if (!channel || !text::valid_channel(*channel)) {
+      return send_error(400, "invalid_channel", "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =",
+                        true);
+    }
+    // EventSource resends the last id it saw; ?since= serves a first connect.
+    std::optional<std::string> since_text = text::query_param(query, "since");
+    if (auto it = req.find("Last-Event-ID"); it != req.end()) since_text = std::string(it->value());
+    std::optional<storage::seq_t> since;
+    if (since_text) {
+      since = text::parse_uint(*since_text);
+      if (!since) return send_error(400, "invalid_since", "since must be a non-negative integer", true);
+    }
+    stream_.expires_never();
+    run_sse_session(std::move(stream_), std::move(*channel), since, text::query_param(query, "epoch"), s_);
   }
 
   void send_error(int status, std::string_view code, std::string_view message, bool keep_alive) {

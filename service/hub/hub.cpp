@@ -15,8 +15,8 @@ frame_batch batch_of(std::vector<frame_ptr> frames) {
   return std::make_shared<const std::vector<frame_ptr>>(std::move(frames));
 }
 
-frame_ptr control(std::string text, std::int64_t reset_to = -1) {
-  return std::make_shared<const frame>(frame{0, std::move(text), reset_to});
+frame_ptr control(frame::kind type, std::string text, std::int64_t reset_to = -1) {
+  return std::make_shared<const frame>(frame{type, 0, std::move(text), reset_to, 0});
 }
 
 }  // namespace
@@ -151,7 +151,7 @@ void hub::start(channel_state& st, const std::string& name, const pending& p) {
   if (!s) return;
   std::optional<std::string_view> epoch;
   if (st.id != 0) epoch = st.epoch;
-  s->deliver(p.id, batch_of({control(protocol::subscribed(name, epoch, st.head))}), false);
+  s->deliver(p.id, batch_of({control(frame::kind::subscribed, protocol::subscribed(name, epoch, st.head))}), false);
   if (!p.since) {
     st.subs.emplace(p.id, p.who);
     return set_count(name, st);
@@ -185,7 +185,8 @@ void hub::send_reset(channel_state& st, const std::string& name, std::uint64_t i
   if (st.id != 0) epoch = st.epoch;
   counters_.resets.fetch_add(1, std::memory_order_relaxed);
   s.deliver(id,
-            batch_of({control(protocol::reset(name, epoch, first, st.head, reason, missed),
+            batch_of({control(frame::kind::reset,
+                              protocol::reset(name, epoch, first, st.head, reason, missed),
                               first - 1)}),
             false);
 }
@@ -229,7 +230,8 @@ void hub::on_loaded(const std::string& name, storage::result<storage::channel_in
     for (const auto& w : st.waiting) {
       if (auto s = w.who.lock()) {
         s->deliver(w.id,
-                   batch_of({control(protocol::error("unavailable", "database unavailable; retry",
+                   batch_of({control(frame::kind::error,
+                                     protocol::error("unavailable", "database unavailable; retry",
                                                      std::string_view(name)))}),
                    false);
       }
@@ -341,8 +343,10 @@ void hub::on_fetched(const std::string& name, storage::channel_id id,
 
 frame_ptr hub::encode(const channel_state& st, const std::string& name,
                       const storage::stored_message& m) const {
+  std::string text = protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload);
+  const std::size_t offset = text.size() - m.payload.size() - 1;
   return std::make_shared<const frame>(
-      frame{m.seq, protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload)});
+      frame{frame::kind::message, m.seq, std::move(text), -1, offset});
 }
 
 void hub::apply(channel_state& st, const std::string& name,

@@ -4,15 +4,24 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace seqcast::hub {
 
 // One encoded server frame, immutable and shared by every connection that sends it.
 struct frame {
-  std::int64_t seq = 0;        // the message's seq; 0 for control frames (subscribed, reset, error)
-  std::string text;
+  enum class kind { message, subscribed, reset, error };
+  kind type = kind::message;
+  std::int64_t seq = 0;        // the message's seq; 0 for control frames
+  std::string text;            // the WebSocket frame text (JSON)
   std::int64_t reset_to = -1;  // a reset frame: delivery continues after this seq
+  std::size_t data_offset = 0; // a message frame: where the raw payload starts in `text`
+
+  // The payload as published (message frames: it ends the text, before the final '}').
+  std::string_view data() const {
+    return std::string_view(text).substr(data_offset, text.size() - data_offset - 1);
+  }
 };
 using frame_ptr = std::shared_ptr<const frame>;
 using frame_batch = std::shared_ptr<const std::vector<frame_ptr>>;

@@ -15,6 +15,7 @@
 #include "log.hpp"
 #include "protocol/close_codes.hpp"
 #include "protocol/frames.hpp"
+#include "ws/send_queue.hpp"
 
 namespace seqcast::ws {
 
@@ -30,7 +31,8 @@ constexpr int max_client_depth = 16;
 std::atomic<std::uint64_t> next_subscription_id{1};
 
 hub::frame_ptr control(std::string text) {
-  return std::make_shared<const hub::frame>(hub::frame{0, std::move(text)});
+  return std::make_shared<const hub::frame>(
+      hub::frame{hub::frame::kind::error, 0, std::move(text), -1, 0});
 }
 
 // Runs on its own strand; kept alive by its pending handlers. The hub holds
@@ -39,7 +41,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
                           public hub::subscriber {
  public:
   websocket_session(beast::tcp_stream&& stream, const http::services& s)
-      : ws_(std::move(stream)), s_(s), heartbeat_(ws_.get_executor()) {
+      : ws_(std::move(stream)),
+        s_(s),
+        heartbeat_(ws_.get_executor()),
+        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
     s_.state.connections.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -186,9 +191,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   // once the queue has drained enough: a long replay flows at the client's
   // pace, in bounded memory.
   void request_more() {
-    if (wanting_more_ == 0 || closing_ ||
-        queued_bytes_ > static_cast<std::size_t>(s_.cfg.send_queue_bytes) / 4)
-      return;
+    if (wanting_more_ == 0 || closing_ || !queue_.below_low_water()) return;
     for (auto& [channel, sub] : subs_) {
       if (!sub.wants_more) continue;
       sub.wants_more = false;
@@ -199,22 +202,18 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void enqueue(hub::frame_ptr f) {
     if (closing_) return;
-    queued_bytes_ += f->text.size();
-    queue_.push_back(std::move(f));
-    if (queued_bytes_ > static_cast<std::size_t>(s_.cfg.send_queue_bytes)) {
-      return close_slow_consumer();
-    }
+    const std::size_t bytes = f->text.size();
+    if (!queue_.push(std::move(f), bytes)) return close_slow_consumer();
     if (!writing_) do_write();
   }
 
   void close_slow_consumer() {
     s_.state.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
-    log::info("ws", "closing slow consumer queued_bytes={}", queued_bytes_);
+    log::info("ws", "closing slow consumer queued_bytes={}", queue_.bytes());
     closing_ = true;
     heartbeat_.cancel();
     // Free the queue now; keep only the frame being written (Beast holds its buffer).
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
-    queued_bytes_ = 0;
+    queue_.clear(writing_);
     ws_.async_close(websocket::close_reason(
                         static_cast<websocket::close_code>(protocol::close_slow_consumer), "slow consumer"),
                     [self = shared_from_this()](beast::error_code) {});
@@ -231,11 +230,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     writing_ = false;
     if (ec) return fail(ec, "write");
     if (closing_) {
-      queue_.clear();
+      queue_.clear(false);
       return;
     }
-    queued_bytes_ -= queue_.front()->text.size();
-    queue_.pop_front();
+    queue_.pop();
     if (!queue_.empty()) do_write();
     request_more();
   }
@@ -252,8 +250,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   beast::flat_buffer buffer_;
   const http::services& s_;
   net::steady_timer heartbeat_;
-  std::deque<hub::frame_ptr> queue_;
-  std::size_t queued_bytes_ = 0;
+  send_queue<hub::frame_ptr> queue_;
   bool writing_ = false;
   bool closing_ = false;
   std::size_t wanting_more_ = 0;  // subscriptions waiting to ask for their next replay page

@@ -1,0 +1,208 @@
+// Server-Sent Events: one subscription streamed as text/event-stream.
+#include "http/sse_session.hpp"
+
+#include <atomic>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <fmt/format.h>
+
+#include "hub/subscriber.hpp"
+#include "log.hpp"
+#include "ws/send_queue.hpp"
+
+namespace seqcast::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+
+namespace {
+
+std::atomic<std::uint64_t> next_sse_id{1ull << 62};  // apart from WebSocket subscription ids
+
+constexpr std::string_view header =
+    "HTTP/1.1 200 OK\r\n"
+    "Server: seqcast\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache\r\n"
+    "Connection: keep-alive\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "\r\n"
+    "retry: 1000\n\n";
+
+// "data:" lines for a payload; a line break inside it starts a new data line,
+// which EventSource joins back with "\n".
+void append_data(std::string& out, std::string_view data) {
+  for (;;) {
+    auto nl = data.find_first_of("\r\n");
+    out += "data: ";
+    out += data.substr(0, nl);
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + (data.substr(nl, 2) == "\r\n" ? 2 : 1));
+  }
+}
+
+using chunk = std::shared_ptr<const std::string>;
+
+// Runs on its own strand; kept alive by its pending handlers.
+class sse_session : public std::enable_shared_from_this<sse_session>, public hub::subscriber {
+ public:
+  sse_session(beast::tcp_stream&& stream, std::string channel, const services& s)
+      : stream_(std::move(stream)),
+        s_(s),
+        channel_(std::move(channel)),
+        id_(next_sse_id.fetch_add(1)),
+        heartbeat_(stream_.get_executor()),
+        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
+    s_.state.connections.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  ~sse_session() override {
+    s_.hub.unsubscribe(id_, channel_);
+    s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void run(std::optional<storage::seq_t> since, std::optional<std::string> epoch) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), since, epoch]() mutable {
+      self->last_seq_ = since.value_or(0);
+      self->enqueue(std::make_shared<const std::string>(header));
+      self->s_.hub.subscribe(self->id_, self->weak_from_this(), self->channel_, since,
+                             std::move(epoch));
+      self->schedule_heartbeat();
+      self->do_read();
+    });
+  }
+
+  void deliver(std::uint64_t, hub::frame_batch frames, bool replay_page) override {
+    net::post(stream_.get_executor(), [self = shared_from_this(), frames = std::move(frames),
+                                       replay_page] { self->on_deliver(*frames, replay_page); });
+  }
+
+ private:
+  void on_deliver(const std::vector<hub::frame_ptr>& frames, bool replay_page) {
+    std::string out;
+    for (const auto& f : frames) {
+      switch (f->type) {
+        case hub::frame::kind::message:
+          if (f->seq <= last_seq_) continue;
+          last_seq_ = f->seq;
+          out += fmt::format("id: {}\nevent: message\n", f->seq);
+          append_data(out, f->data());
+          out += '\n';
+          break;
+        case hub::frame::kind::reset:
+          last_seq_ = f->reset_to;
+          out += "event: reset\n";
+          append_data(out, f->text);
+          out += '\n';
+          break;
+        case hub::frame::kind::error:
+          out += "event: error\n";
+          append_data(out, f->text);
+          out += '\n';
+          close_after_write_ = true;
+          break;
+        case hub::frame::kind::subscribed:
+          break;
+      }
+    }
+    if (!out.empty()) enqueue(std::make_shared<const std::string>(std::move(out)));
+    if (replay_page) {
+      wants_more_ = true;
+      request_more();
+    }
+  }
+
+  void request_more() {
+    if (!wants_more_ || closing_ || !queue_.below_low_water()) return;
+    wants_more_ = false;
+    s_.hub.more(id_, channel_);
+  }
+
+  void schedule_heartbeat() {
+    heartbeat_.expires_after(std::chrono::seconds(s_.cfg.heartbeat_seconds));
+    heartbeat_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closing_) return;
+      static const chunk ping = std::make_shared<const std::string>(": ping\n\n");
+      self->enqueue(ping);
+      self->schedule_heartbeat();
+    });
+  }
+
+  // The client sends nothing; a read completes only when it goes away.
+  void do_read() {
+    stream_.async_read_some(net::buffer(read_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->do_read();
+                            });
+  }
+
+  void enqueue(chunk c) {
+    if (closing_) return;
+    const std::size_t bytes = c->size();
+    if (!queue_.push(std::move(c), bytes)) {
+      s_.state.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+      log::info("sse", "closing slow consumer queued_bytes={}", queue_.bytes());
+      return close();
+    }
+    if (!writing_) do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    net::async_write(stream_, net::buffer(*queue_.front()),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_write(ec);
+                     });
+  }
+
+  void on_write(beast::error_code ec) {
+    writing_ = false;
+    if (ec || closing_) return close();
+    queue_.pop();
+    if (!queue_.empty()) return do_write();
+    if (close_after_write_) return close();
+    request_more();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = closing_ = true;
+    heartbeat_.cancel();
+    queue_.clear(writing_);
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  const services& s_;
+  std::string channel_;
+  std::uint64_t id_;
+  net::steady_timer heartbeat_;
+  ws::send_queue<chunk> queue_;
+  std::array<char, 64> read_buf_{};
+  storage::seq_t last_seq_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool close_after_write_ = false;
+  bool wants_more_ = false;
+};
+
+}  // namespace
+
+void run_sse_session(beast::tcp_stream stream, std::string channel,
+                     std::optional<storage::seq_t> since, std::optional<std::string> epoch,
+                     const services& services) {
+  std::make_shared<sse_session>(std::move(stream), std::move(channel), services)
+      ->run(since, std::move(epoch));
+}
+
+}  // namespace seqcast::http
