@@ -10,13 +10,16 @@ blocking_pool::blocking_pool(const std::string& database_url, int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
 }
 
-blocking_pool::~blocking_pool() {
+blocking_pool::~blocking_pool() { stop(); }
+
+void blocking_pool::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 void blocking_pool::post(job j) {

@@ -26,6 +26,9 @@ class blocking_pool {
 
   void post(job j);
 
+  // Runs what is queued, then joins the threads; later posts are dropped. Idempotent.
+  void stop();
+
   // PostgreSQL round trips made by the pool so far.
   std::uint64_t queries() const;
 

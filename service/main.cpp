@@ -13,6 +13,7 @@
 #include "blocking_pool.hpp"
 #include "cli.hpp"
 #include "config.hpp"
+#include "drain/drainer.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
@@ -40,7 +41,10 @@ void warn_if_open(const config& c) {
 }
 
 int serve(const config& cfg) {
+  // Destruction order matters: what sessions touch when the io_context
+  // destroys them (state, registry, hub) is declared before it.
   node_state state;
+  drain::session_registry sessions;
   if (cfg.migrate_on_start) {
     auto r = storage::migrate(cfg.database_url);
     if (r.to_version != r.from_version) {
@@ -55,10 +59,10 @@ int serve(const config& cfg) {
   }
   warn_if_open(cfg);
 
-  auto cache = storage::rocksdb_replay_cache::open(
-      cfg.cache_dir, schema.database_id,
-      {static_cast<std::size_t>(cfg.cache_channel_messages),
-       static_cast<std::uint64_t>(cfg.cache_max_bytes)});
+  auto cache =
+      storage::rocksdb_replay_cache::open(cfg.cache_dir, schema.database_id,
+                                          {static_cast<std::size_t>(cfg.cache_channel_messages),
+                                           static_cast<std::uint64_t>(cfg.cache_max_bytes)});
   if (!cache) throw std::runtime_error(cache.err().message);
   if (cache.value()->emptied_on_open()) {
     log::warn("cache", "cache_dir held another database's messages; emptied it dir={}",
@@ -85,43 +89,72 @@ int serve(const config& cfg) {
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
       [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); });
-  http::api rest(cfg, *committer, pool, hub, state);
-  http::server server(*ioc, {cfg, rest, hub, state});
-  server.start(cfg.listen);
-  ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
-  listener.start();
-  retention trimmer(*ioc, cfg, pool);
-  trimmer.start();
-  log::info("serve", "listening address={} port={} version={}", cfg.listen, server.port(),
-            SEQCAST_VERSION);
+  {
+    drain::drainer drainer(*ioc, sessions);
+    http::api rest(cfg, *committer, pool, hub, state, drainer);
+    http::server server(*ioc, {cfg, rest, hub, state, sessions});
+    server.start(cfg.listen);
+    ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
+    listener.start();
+    retention trimmer(*ioc, cfg, pool);
+    trimmer.start();
+    log::info("serve", "listening address={} port={} version={}", cfg.listen, server.port(),
+              SEQCAST_VERSION);
 
-  // TODO(#5): drain (reconnect hints spread over drain_window) before exiting.
-  net::signal_set signals(*ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    log::info("serve", "signal={} stopping", sig);
-    state.draining = true;
-    server.stop();
-    listener.stop();
-    trimmer.stop();
-    // A second signal exits at once.
-    signals.async_wait([](boost::system::error_code e, int) {
-      if (!e) std::_Exit(1);
+    // SIGTERM/SIGINT: out of the load balancer at once (/readyz 503); after
+    // drain_delay, refuse new connections and tell clients to reconnect, spread
+    // over drain_window; answer every publish in flight; exit 0. A second
+    // signal exits at once.
+    net::signal_set signals(*ioc, SIGINT, SIGTERM);
+    net::steady_timer drain_delay(*ioc);
+    net::steady_timer exit_poll(*ioc);
+    const auto exit_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    std::function<void()> wait_for_answers = [&] {
+      if (state.requests_in_flight.load() > 0 &&
+          std::chrono::steady_clock::now() < *exit_deadline) {
+        exit_poll.expires_after(std::chrono::milliseconds(20));
+        exit_poll.async_wait([&](boost::system::error_code) { wait_for_answers(); });
+        return;
+      }
+      ioc->stop();
+    };
+    auto finish = [&] {
+      server.stop();
+      listener.stop();
+      trimmer.stop();
+      *exit_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      wait_for_answers();
+    };
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      log::info("serve", "signal={} draining delay_s={} window_s={}", sig, cfg.drain_delay_seconds,
+                cfg.drain_window_seconds);
+      state.shutting_down = true;
+      state.draining = true;
+      signals.async_wait([](boost::system::error_code e, int) {
+        if (!e) std::_Exit(1);
+      });
+      drain_delay.expires_after(std::chrono::seconds(cfg.drain_delay_seconds));
+      drain_delay.async_wait([&](boost::system::error_code) {
+        state.upgrades_closed = true;
+        drainer.start(std::chrono::seconds(cfg.drain_window_seconds), finish);
+      });
     });
-    ioc->stop();
-  });
 
-  const unsigned n = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads)
-                                     : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { ioc->run(); });
-  ioc->run();
-  for (auto& t : threads) t.join();
+    const unsigned n = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads)
+                                       : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { ioc->run(); });
+    ioc->run();
+    for (auto& t : threads) t.join();
 
-  // Finish queued publishes, then stop posting into the io_context before
-  // destroying it (its pending handlers own sessions that unsubscribe).
-  committer.reset();
+    // Commit what is queued while the I/O objects still exist.
+    committer.reset();
+  }
+  // Stop posting into the io_context, then destroy it: its pending handlers
+  // own sessions, whose destructors reach the hub and the registry.
   posts_open = false;
+  pool.stop();
   ioc.reset();
   log::info("serve", "stopped");
   return 0;

@@ -8,7 +8,10 @@ namespace seqcast {
 
 struct node_state {
   std::atomic<bool> listener_connected{false};  // LISTEN connection up
-  std::atomic<bool> draining{false};            // SIGTERM or drain received
+  std::atomic<bool> draining{false};            // SIGTERM or drain received: /readyz is 503
+  std::atomic<bool> upgrades_closed{false};     // new WebSocket/SSE connections are refused
+  std::atomic<bool> shutting_down{false};       // SIGTERM received: the process will exit
+  std::atomic<std::int64_t> requests_in_flight{0};  // HTTP requests not yet answered
   std::atomic<bool> schema_current{false};      // migrations match this binary
 
   std::atomic<std::uint64_t> connections{0};         // open WebSocket connections

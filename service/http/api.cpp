@@ -73,8 +73,8 @@ response error_response(int status, std::string_view code, std::string_view mess
 }
 
 api::api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
-         hub::hub& hub, node_state& state)
-    : cfg_(cfg), committer_(committer), pool_(pool), hub_(hub), state_(state) {}
+         hub::hub& hub, node_state& state, drain::drainer& drainer)
+    : cfg_(cfg), committer_(committer), pool_(pool), hub_(hub), state_(state), drainer_(drainer) {}
 
 std::size_t api::body_limit(std::string_view method, std::string_view path) const {
   if (method != "POST") return 64 * 1024;
@@ -111,6 +111,10 @@ void api::handle(request req, respond_fn respond) {
                                                std::hash<std::string>{}(r.body)));
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
     return respond(std::move(r));
+  }
+  if (path == "/v1/admin/drain") {
+    if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
+    return admin_drain(req, std::move(respond));
   }
   if (path == "/v1/publish") {
     if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
@@ -242,6 +246,28 @@ void api::delete_channel(const std::string& channel, respond_fn respond) {
     res.content_type.clear();
     respond(std::move(res));
   });
+}
+
+void api::admin_drain(const request& req, respond_fn respond) {
+  std::int64_t window = cfg_.drain_window_seconds;
+  if (auto w = text::query_param(req.query, "window_seconds")) {
+    auto v = text::parse_uint(*w);
+    if (!v || *v > 3600) {
+      return respond(error_response(400, "invalid_request",
+                                    "window_seconds must be an integer in [0, 3600]"));
+    }
+    window = *v;
+  }
+  // Out of the load balancer while clients move; back in afterwards, unless
+  // the process is shutting down meanwhile.
+  state_.draining = true;
+  state_.upgrades_closed = true;
+  drainer_.start(std::chrono::seconds(window), [this] {
+    if (state_.shutting_down) return;
+    state_.draining = false;
+    state_.upgrades_closed = false;
+  });
+  respond(json_response(202, fmt::format(R"({{"draining":true,"window_seconds":{}}})", window)));
 }
 
 response api::metrics() const {

@@ -11,6 +11,7 @@
 
 #include "blocking_pool.hpp"
 #include "config.hpp"
+#include "drain/drainer.hpp"
 #include "hub/hub.hpp"
 #include "node_state.hpp"
 #include "publish/group_committer.hpp"
@@ -63,7 +64,7 @@ std::string quoted(std::string_view s);
 class api {
  public:
   api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
-      hub::hub& hub, node_state& state);
+      hub::hub& hub, node_state& state, drain::drainer& drainer);
 
   void handle(request req, respond_fn respond);
 
@@ -75,6 +76,7 @@ class api {
   void publish_batch(request req, respond_fn respond);
   void channel_info(const std::string& channel, respond_fn respond);
   void delete_channel(const std::string& channel, respond_fn respond);
+  void admin_drain(const request& req, respond_fn respond);
   void read_log(const std::string& channel, const request& req, respond_fn respond);
   response metrics() const;
 
@@ -83,6 +85,7 @@ class api {
   blocking_pool& pool_;
   hub::hub& hub_;
   node_state& state_;
+  drain::drainer& drainer_;
 };
 
 }  // namespace seqcast::http

@@ -37,6 +37,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {}
 
+  ~http_session() {
+    if (in_flight_) s_.state.requests_in_flight.fetch_sub(1);
+  }
+
   void run() {
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&http_session::do_read, shared_from_this()));
@@ -61,6 +65,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
     if (beast::websocket::is_upgrade(req) && path == "/v1/ws") {
+      if (s_.state.upgrades_closed) {
+        return send_error(503, "draining", "this node is draining; connect to another", false);
+      }
       return bhttp::async_read(stream_, buffer_, *parser_,
                                beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
     }
@@ -99,6 +106,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     if (req.method() == bhttp::verb::get && req.target().starts_with("/v1/sse/")) {
+      if (s_.state.upgrades_closed) {
+        return send_error(503, "draining", "this node is draining; connect to another", false);
+      }
       return start_sse(req);
     }
     request r;
@@ -112,6 +122,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (auto it = req.find(bhttp::field::accept); it != req.end()) r.accept = std::string(it->value());
     r.body = std::move(req.body());
     stream_.expires_never();  // a publish may wait for the database; its answer is bounded there
+    // Counted until its answer is written, so that a draining node exits only
+    // after every accepted publish was acknowledged.
+    s_.state.requests_in_flight.fetch_add(1);
+    in_flight_ = true;
     s_.rest.handle(std::move(r), [self = shared_from_this()](response res) {
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         self->send(std::move(res));
@@ -213,6 +227,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void on_write(beast::error_code ec, bool close) {
+    if (in_flight_) {
+      in_flight_ = false;
+      s_.state.requests_in_flight.fetch_sub(1);
+    }
     if (ec) return fail(ec, "write");
     if (close) {
       beast::error_code ignored;
@@ -227,6 +245,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const services& s_;
   bool keep_alive_ = true;
+  bool in_flight_ = false;
 };
 
 }  // namespace

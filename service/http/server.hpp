@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config.hpp"
+#include "drain/session_registry.hpp"
 #include "http/api.hpp"
 #include "hub/hub.hpp"
 #include "node_state.hpp"
@@ -19,6 +20,7 @@ struct services {
   api& rest;
   hub::hub& hub;
   node_state& state;
+  drain::session_registry& sessions;
 };
 
 class server {

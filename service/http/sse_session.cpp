@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <fmt/format.h>
 
+#include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
 #include "log.hpp"
 #include "ws/send_queue.hpp"
@@ -49,7 +50,9 @@ void append_data(std::string& out, std::string_view data) {
 using chunk = std::shared_ptr<const std::string>;
 
 // Runs on its own strand; kept alive by its pending handlers.
-class sse_session : public std::enable_shared_from_this<sse_session>, public hub::subscriber {
+class sse_session : public std::enable_shared_from_this<sse_session>,
+                    public hub::subscriber,
+                    public drain::drainable {
  public:
   sse_session(beast::tcp_stream&& stream, std::string channel, const services& s)
       : stream_(std::move(stream)),
@@ -62,6 +65,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public hub
   }
 
   ~sse_session() override {
+    s_.sessions.remove(registry_id_);
     s_.hub.unsubscribe(id_, channel_);
     s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -69,12 +73,19 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public hub
   void run(std::optional<storage::seq_t> since, std::optional<std::string> epoch) {
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), since, epoch]() mutable {
       self->last_seq_ = since.value_or(0);
+      self->registry_id_ = self->s_.sessions.add(self->weak_from_this());
       self->enqueue(std::make_shared<const std::string>(header));
       self->s_.hub.subscribe(self->id_, self->weak_from_this(), self->channel_, since,
                              std::move(epoch));
       self->schedule_heartbeat();
       self->do_read();
     });
+  }
+
+  // EventSource has no hint to act on: closing makes it reconnect (after the
+  // stream's `retry`) and resume with Last-Event-ID, spread by the drainer.
+  void reconnect(std::int64_t) override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
   void deliver(std::uint64_t, hub::frame_batch frames, bool replay_page) override {
@@ -185,6 +196,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public hub
   const services& s_;
   std::string channel_;
   std::uint64_t id_;
+  std::uint64_t registry_id_ = 0;
   net::steady_timer heartbeat_;
   ws::send_queue<chunk> queue_;
   std::array<char, 64> read_buf_{};

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
 #include "log.hpp"
 #include "protocol/close_codes.hpp"
@@ -38,17 +39,20 @@ hub::frame_ptr control(std::string text) {
 // Runs on its own strand; kept alive by its pending handlers. The hub holds
 // only weak references and reaches it through deliver(), which posts.
 class websocket_session : public std::enable_shared_from_this<websocket_session>,
-                          public hub::subscriber {
+                          public hub::subscriber,
+                          public drain::drainable {
  public:
   websocket_session(beast::tcp_stream&& stream, const http::services& s)
       : ws_(std::move(stream)),
         s_(s),
         heartbeat_(ws_.get_executor()),
+        drain_timer_(ws_.get_executor()),
         queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
     s_.state.connections.fetch_add(1, std::memory_order_relaxed);
   }
 
   ~websocket_session() override {
+    if (registry_id_ != 0) s_.sessions.remove(registry_id_);
     for (const auto& [channel, sub] : subs_) s_.hub.unsubscribe(sub.id, channel);
     s_.state.subscriptions.fetch_sub(subs_.size(), std::memory_order_relaxed);
     s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -64,6 +68,24 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     net::post(ws_.get_executor(), [self = shared_from_this(), subscription_id,
                                    frames = std::move(frames), replay_page] {
       self->on_deliver(subscription_id, *frames, replay_page);
+    });
+  }
+
+  void reconnect(std::int64_t within_ms) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), within_ms] {
+      if (self->closing_) return;
+      self->enqueue(control(protocol::reconnect(within_ms)));
+      // Keep delivering while the client picks its moment, then close.
+      self->heartbeat_.cancel();
+      self->drain_timer_.expires_after(std::chrono::milliseconds(within_ms + 250));
+      self->drain_timer_.async_wait([self](beast::error_code ec) {
+        if (ec || self->closing_) return;
+        self->closing_ = true;
+        self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(
+                                                          protocol::close_draining),
+                                                      "draining"),
+                              [self](beast::error_code) {});
+      });
     });
   }
 
@@ -91,6 +113,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void on_accept(beast::error_code ec) {
     if (ec) return fail(ec, "accept");
+    registry_id_ = s_.sessions.add(weak_from_this());
     enqueue(control(protocol::welcome(s_.cfg.heartbeat_seconds)));
     schedule_heartbeat();
     do_read();
@@ -250,6 +273,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   beast::flat_buffer buffer_;
   const http::services& s_;
   net::steady_timer heartbeat_;
+  net::steady_timer drain_timer_;
+  std::uint64_t registry_id_ = 0;
   send_queue<hub::frame_ptr> queue_;
   bool writing_ = false;
   bool closing_ = false;
