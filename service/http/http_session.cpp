@@ -50,7 +50,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read() {
     parser_.emplace();
     parser_->header_limit(header_limit);
-    parser_->body_limit(64 * 1024);
+    // The real limit depends on the route, known only after the header; a
+    // declared Content-Length above it is refused in on_header.
+    parser_->body_limit(boost::none);
     stream_.expires_after(read_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&http_session::on_header, shared_from_this()));
@@ -60,7 +62,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (ec == bhttp::error::header_limit) {
       return send_error(431, "headers_too_large", "request headers are too large", false);
     }
-    if (ec) return fail(ec, "read header");
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted) {
+      return fail(ec, "read header");
+    }
+    if (ec) return send_error(400, "bad_request", "malformed HTTP request", false);
     auto& req = parser_->get();
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
@@ -71,7 +78,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return bhttp::async_read(stream_, buffer_, *parser_,
                                beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
     }
-    parser_->body_limit(s_.rest.body_limit(std::string_view(req.method_string()), path));
+    const std::size_t limit = s_.rest.body_limit(std::string_view(req.method_string()), path);
+    if (auto declared = parser_->content_length(); declared && *declared > limit) {
+      return send_error(413, "payload_too_large",
+                        fmt::format("the body exceeds {} bytes", limit), false);
+    }
+    parser_->body_limit(limit);
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       // curl waits a second for this before sending a body larger than 1 KiB.
       static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -232,12 +244,25 @@ class http_session : public std::enable_shared_from_this<http_session> {
       s_.state.requests_in_flight.fetch_sub(1);
     }
     if (ec) return fail(ec, "write");
-    if (close) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      return;
-    }
+    if (close) return linger();
     do_read();
+  }
+
+  // Closing a socket with unread input resets the connection, and the client
+  // may lose our answer (say, a 413 while it still sends the body). So: stop
+  // sending, then read and discard until the client closes, for a bounded time.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(5));
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(net::buffer(discard_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->discard();
+                            });
   }
 
   beast::tcp_stream stream_;
@@ -246,6 +271,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const services& s_;
   bool keep_alive_ = true;
   bool in_flight_ = false;
+  std::array<char, 16384> discard_buf_{};
 };
 
 }  // namespace
