@@ -7,6 +7,10 @@
 #include <iostream>
 #include <stdexcept>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include "notify_codec.hpp"
@@ -119,6 +123,42 @@ int channels(const config& cfg) {
                s.info.epoch, s.info.first_seq, s.info.last_seq, s.messages, s.bytes);
   }
   return 0;
+}
+
+int drain(const command_line& cl) {
+  namespace net = boost::asio;
+  auto url = cl.args.find("url");
+  if (url == cl.args.end() || !url->second.starts_with("http://")) {
+    throw std::invalid_argument("drain needs --url http://host:port of the node");
+  }
+  std::string_view rest = std::string_view(url->second).substr(7);
+  rest = rest.substr(0, rest.find('/'));
+  const auto colon = rest.rfind(':');
+  const std::string host(rest.substr(0, colon));
+  const std::string port(colon == std::string_view::npos ? "80" : rest.substr(colon + 1));
+  std::string target = "/v1/admin/drain";
+  if (auto w = cl.args.find("window-seconds"); w != cl.args.end()) {
+    target += "?window_seconds=" + std::to_string(int_option(cl, "window-seconds", 0));
+  }
+  std::string request = fmt::format(
+      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n", target,
+      rest);
+  if (!cl.settings.admin_key.empty()) {
+    request += fmt::format("Authorization: Bearer {}\r\n", cl.settings.admin_key);
+  }
+  request += "\r\n";
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  net::connect(socket, net::ip::tcp::resolver(ioc).resolve(host, port));
+  net::write(socket, net::buffer(request));
+  std::string response;
+  boost::system::error_code ec;
+  net::read(socket, net::dynamic_buffer(response), ec);  // until the node closes
+  const auto line_end = response.find("\r\n");
+  const auto body = response.find("\r\n\r\n");
+  std::cout << response.substr(0, line_end) << "\n"
+            << (body == std::string::npos ? "" : response.substr(body + 4)) << "\n";
+  return response.starts_with("HTTP/1.1 202") ? 0 : 1;
 }
 
 }  // namespace seqcast::cli

@@ -14,4 +14,8 @@ int replay(const command_line& cl);
 // seqcast channels: a table of channels with epoch, first/last seq, messages, bytes.
 int channels(const config& cfg);
 
+// seqcast drain --url http://node:port [--window-seconds W]: asks a running
+// node to move its clients elsewhere (POST /v1/admin/drain) without stopping.
+int drain(const command_line& cl);
+
 }  // namespace seqcast::cli

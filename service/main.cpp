@@ -88,7 +88,11 @@ int serve(const config& cfg) {
       pool, cache.value().get());
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
-      [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); });
+      [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
+      publish::committer_limits{},
+      [&](std::size_t messages, std::chrono::microseconds) {
+        state.batch_messages.observe(static_cast<double>(messages));
+      });
   {
     drain::drainer drainer(*ioc, sessions);
     http::api rest(cfg, *committer, pool, hub, state, drainer);
@@ -194,6 +198,7 @@ int main(int argc, char** argv) {
     if (cl.command == "migrate") return migrate(cl.settings);
     if (cl.command == "replay") return cli::replay(cl);
     if (cl.command == "channels") return cli::channels(cl.settings);
+    if (cl.command == "drain") return cli::drain(cl);
     std::cerr << "seqcast: '" << cl.command << "' is not available yet\n";
     return 2;
   } catch (const std::invalid_argument& e) {

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "metrics/histogram.hpp"
+
 namespace seqcast {
 
 struct node_state {
@@ -21,6 +23,12 @@ struct node_state {
   std::atomic<std::uint64_t> publish_unavailable{0}; // 503 answers to publishes
   std::atomic<std::uint64_t> slow_consumer_closes{0};
   std::atomic<std::uint64_t> listener_reconnects{0};
+
+  std::atomic<std::int64_t> send_queue_bytes{0};    // bytes queued to all connections
+
+  metrics::histogram publish_seconds{
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+  metrics::histogram batch_messages{{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000}};
 
   bool ready() const { return listener_connected && schema_current && !draining; }
 };

@@ -1,6 +1,9 @@
 // Opening PostgreSQL connections and turning libpqxx exceptions into storage errors.
 #include "pg_connection.hpp"
 
+#include "types.hpp"
+
+#include <atomic>
 #include <exception>
 
 #include <fmt/format.h>
@@ -43,7 +46,14 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url) {
   return std::make_unique<pqxx::connection>(with_defaults(url));
 }
 
+namespace {
+std::atomic<std::uint64_t> error_count{0};
+}
+
+std::uint64_t pg_errors() { return error_count.load(std::memory_order_relaxed); }
+
 error classify_current_exception(std::string_view what_we_did) {
+  error_count.fetch_add(1, std::memory_order_relaxed);
   try {
     throw;
   } catch (const pqxx::broken_connection& e) {

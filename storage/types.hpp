@@ -75,4 +75,7 @@ struct channel_advance {
   seq_t to_seq = 0;
 };
 
+// PostgreSQL operations that failed since the process started (thread-safe).
+std::uint64_t pg_errors();
+
 }  // namespace seqcast::storage

@@ -19,6 +19,10 @@ std::string result_json(const storage::publish_result& r) {
                      r.seq, quoted(r.epoch), text::rfc3339(r.ts_us));
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 response json_response(int status, std::string body) {
   response r;
   r.status = status;
@@ -161,7 +165,9 @@ void api::publish_one(const std::string& channel, request req, respond_fn respon
   }
   storage::publish_request pr;
   pr.items.push_back({channel, std::move(req.body), std::move(req.idempotency_key)});
-  committer_.submit(std::move(pr), [this, respond = std::move(respond)](storage::publish_outcome o) {
+  committer_.submit(std::move(pr), [this, started = std::chrono::steady_clock::now(),
+                                    respond = std::move(respond)](storage::publish_outcome o) {
+    state_.publish_seconds.observe(seconds_since(started));
     if (o.failure) {
       (o.failure->code == storage::errc::unavailable ? state_.publish_unavailable
                                                      : state_.publish_rejected)
@@ -202,8 +208,9 @@ void api::publish_batch(request req, respond_fn respond) {
     pr.items.push_back({it.channel, std::string(it.data), it.idempotency_key});
   }
   const std::size_t n = pr.items.size();
-  committer_.submit(std::move(pr), [this, n, respond = std::move(respond)](
-                                       storage::publish_outcome o) {
+  committer_.submit(std::move(pr), [this, n, started = std::chrono::steady_clock::now(),
+                                    respond = std::move(respond)](storage::publish_outcome o) {
+    state_.publish_seconds.observe(seconds_since(started));
     if (o.failure) {
       (o.failure->code == storage::errc::unavailable ? state_.publish_unavailable
                                                      : state_.publish_rejected)
@@ -308,6 +315,16 @@ response api::metrics() const {
   counter("seqcast_listener_reconnects_total", "LISTEN connection (re)opens.",
           state_.listener_reconnects.load());
   counter("seqcast_draining", "1 while this node drains.", state_.draining ? 1 : 0, "gauge");
+  counter("seqcast_send_queue_bytes", "Bytes queued to all connections.",
+          static_cast<std::uint64_t>(std::max<std::int64_t>(state_.send_queue_bytes.load(), 0)),
+          "gauge");
+  counter("seqcast_pg_errors_total", "PostgreSQL operations that failed.", storage::pg_errors());
+  state_.publish_seconds.write(r.body, "seqcast_publish_seconds",
+                               "Publish latency, request to acknowledgement.");
+  state_.batch_messages.write(r.body, "seqcast_commit_batch_messages",
+                              "Messages per group-commit transaction.");
+  h.delivery_lag_seconds.write(r.body, "seqcast_delivery_lag_seconds",
+                               "Commit to fan-out delay of live messages.");
   return r;
 }
 

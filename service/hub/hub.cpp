@@ -370,6 +370,12 @@ void hub::apply(channel_state& st, const std::string& name,
   st.target = std::max(st.target, st.head);
   for (const auto& f : frames) remember(st, f);
   counters_.messages_ingested.fetch_add(frames.size(), std::memory_order_relaxed);
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& m : fresh) {
+    counters_.delivery_lag_seconds.observe(static_cast<double>(now_us - m.ts_us) / 1e6);
+  }
   fan_out(st, batch_of(std::move(frames)));
 }
 

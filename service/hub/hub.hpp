@@ -16,6 +16,7 @@
 
 #include "blocking_pool.hpp"
 #include "hub/subscriber.hpp"
+#include "metrics/histogram.hpp"
 #include "rocksdb_replay_cache.hpp"
 #include "types.hpp"
 
@@ -30,6 +31,9 @@ struct hub_counters {
   std::atomic<std::uint64_t> replay_pg{0};          // replayed messages read from PostgreSQL
   std::atomic<std::uint64_t> replay_pg_queries{0};  // PostgreSQL range reads for replays
   std::atomic<std::uint64_t> resets{0};             // reset frames sent
+  // Commit → handed to subscribers, per live message (includes NOTIFY and fetch).
+  metrics::histogram delivery_lag_seconds{
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };
 
 struct hub_limits {

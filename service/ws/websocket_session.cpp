@@ -56,6 +56,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     for (const auto& [channel, sub] : subs_) s_.hub.unsubscribe(sub.id, channel);
     s_.state.subscriptions.fetch_sub(subs_.size(), std::memory_order_relaxed);
     s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
+    account(-static_cast<std::int64_t>(queue_.bytes()));
   }
 
   void run(beast::http::request<beast::http::string_body> req) {
@@ -226,7 +227,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void enqueue(hub::frame_ptr f) {
     if (closing_) return;
     const std::size_t bytes = f->text.size();
-    if (!queue_.push(std::move(f), bytes)) return close_slow_consumer();
+    const bool fits = queue_.push(std::move(f), bytes);
+    account(static_cast<std::int64_t>(bytes));
+    if (!fits) return close_slow_consumer();
     if (!writing_) do_write();
   }
 
@@ -236,7 +239,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     closing_ = true;
     heartbeat_.cancel();
     // Free the queue now; keep only the frame being written (Beast holds its buffer).
+    const auto before = queue_.bytes();
     queue_.clear(writing_);
+    account(static_cast<std::int64_t>(queue_.bytes()) - static_cast<std::int64_t>(before));
     ws_.async_close(websocket::close_reason(
                         static_cast<websocket::close_code>(protocol::close_slow_consumer), "slow consumer"),
                     [self = shared_from_this()](beast::error_code) {});
@@ -252,13 +257,20 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
     if (ec) return fail(ec, "write");
+    const auto before = queue_.bytes();
     if (closing_) {
       queue_.clear(false);
-      return;
+    } else {
+      queue_.pop();
     }
-    queue_.pop();
+    account(static_cast<std::int64_t>(queue_.bytes()) - static_cast<std::int64_t>(before));
+    if (closing_) return;
     if (!queue_.empty()) do_write();
     request_more();
+  }
+
+  void account(std::int64_t delta) {
+    s_.state.send_queue_bytes.fetch_add(delta, std::memory_order_relaxed);
   }
 
   static void fail(beast::error_code ec, std::string_view what) {

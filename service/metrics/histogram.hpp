@@ -1,0 +1,29 @@
+// A Prometheus histogram with fixed buckets; thread-safe, lock-free to observe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace seqcast::metrics {
+
+class histogram {
+ public:
+  // `bounds` are the buckets' upper bounds, ascending (at most 16).
+  explicit histogram(std::vector<double> bounds);
+
+  void observe(double value);
+
+  // Appends the exposition: # HELP, # TYPE, _bucket{le=…}, _sum, _count.
+  void write(std::string& out, std::string_view name, std::string_view help) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::array<std::atomic<std::uint64_t>, 17> counts_{};  // per bucket, +Inf last
+  std::atomic<std::uint64_t> sum_micro_{0};               // sum × 1e6, to stay atomic
+};
+
+}  // namespace seqcast::metrics
