@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "auth/authenticator.hpp"
 #include "blocking_pool.hpp"
 #include "cli.hpp"
 #include "config.hpp"
@@ -58,6 +59,7 @@ int serve(const config& cfg) {
                schema.version, schema.expected);
   }
   warn_if_open(cfg);
+  const auth::authenticator authenticator(cfg);
 
   auto cache =
       storage::rocksdb_replay_cache::open(cfg.cache_dir, schema.database_id,
@@ -95,8 +97,8 @@ int serve(const config& cfg) {
       });
   {
     drain::drainer drainer(*ioc, sessions);
-    http::api rest(cfg, *committer, pool, hub, state, drainer);
-    http::server server(*ioc, {cfg, rest, hub, state, sessions});
+    http::api rest(cfg, authenticator, *committer, pool, hub, state, drainer);
+    http::server server(*ioc, {cfg, authenticator, rest, hub, state, sessions});
     server.start(cfg.listen);
     ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
     listener.start();

@@ -76,9 +76,24 @@ response error_response(int status, std::string_view code, std::string_view mess
                                    quoted(message)));
 }
 
-api::api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
-         hub::hub& hub, node_state& state, drain::drainer& drainer)
-    : cfg_(cfg), committer_(committer), pool_(pool), hub_(hub), state_(state), drainer_(drainer) {}
+api::api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
+         blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer)
+    : cfg_(cfg),
+      auth_(auth),
+      committer_(committer),
+      pool_(pool),
+      hub_(hub),
+      state_(state),
+      drainer_(drainer) {}
+
+response auth_error(auth::verdict v) {
+  if (v == auth::verdict::forbidden) {
+    return error_response(403, "forbidden", "these credentials may not do this");
+  }
+  auto r = error_response(401, "unauthorized", "missing or invalid credentials");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
 
 std::size_t api::body_limit(std::string_view method, std::string_view path) const {
   if (method != "POST") return 64 * 1024;
@@ -118,10 +133,17 @@ void api::handle(request req, respond_fn respond) {
   }
   if (path == "/v1/admin/drain") {
     if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
+    if (auto v = auth_.admin(req.authorization); v != auth::verdict::allowed) {
+      return respond(auth_error(v));
+    }
     return admin_drain(req, std::move(respond));
   }
   if (path == "/v1/publish") {
     if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));
+    if (auto v = auth_.publish(req.authorization); v != auth::verdict::allowed) {
+      state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+      return respond(auth_error(v));
+    }
     return publish_batch(std::move(req), std::move(respond));
   }
   std::string channel;
@@ -132,14 +154,26 @@ void api::handle(request req, respond_fn respond) {
                                     "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ ="));
     }
     if (rest == "/messages" && req.method == "POST") {
+      if (auto v = auth_.publish(req.authorization); v != auth::verdict::allowed) {
+        state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
+        return respond(auth_error(v));
+      }
       return publish_one(channel, std::move(req), std::move(respond));
     }
-    if (rest == "/messages" && req.method == "GET") {
-      return read_log(channel, req, std::move(respond));
-    }
-    if (rest.empty() && req.method == "GET") return channel_info(channel, std::move(respond));
     if (rest.empty() && req.method == "DELETE") {
+      if (auto v = auth_.admin(req.authorization); v != auth::verdict::allowed) {
+        return respond(auth_error(v));
+      }
       return delete_channel(channel, std::move(respond));
+    }
+    if (req.method == "GET" && (rest.empty() || rest == "/messages")) {
+      auto token = text::query_param(req.query, "token");
+      auto reader = auth_.read(req.authorization,
+                               token ? std::optional<std::string_view>(*token) : std::nullopt);
+      if (!reader) return respond(auth_error(auth::verdict::unauthorized));
+      if (!reader->may_read(channel)) return respond(auth_error(auth::verdict::forbidden));
+      if (rest.empty()) return channel_info(channel, std::move(respond));
+      return read_log(channel, req, std::move(respond));
     }
     if (rest.empty() || rest == "/messages") {
       return respond(error_response(405, "method_not_allowed", "method not allowed here"));

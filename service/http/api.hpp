@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/authenticator.hpp"
 #include "blocking_pool.hpp"
 #include "config.hpp"
 #include "drain/drainer.hpp"
@@ -54,6 +55,9 @@ using respond_fn = std::function<void(response)>;
 // {"error":{"code":…,"message":…}} with the given status.
 response error_response(int status, std::string_view code, std::string_view message);
 
+// 401 (with WWW-Authenticate) or 403 for a refused verdict.
+response auth_error(auth::verdict v);
+
 // The JSON error answer for a storage failure (404, 409, 503, or a logged 500).
 response storage_error_response(const storage::error& e);
 
@@ -63,8 +67,8 @@ std::string quoted(std::string_view s);
 // Thread-safe: handle() only reads config and posts work.
 class api {
  public:
-  api(const config& cfg, publish::group_committer& committer, blocking_pool& pool,
-      hub::hub& hub, node_state& state, drain::drainer& drainer);
+  api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
+      blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer);
 
   void handle(request req, respond_fn respond);
 
@@ -81,6 +85,7 @@ class api {
   response metrics() const;
 
   const config& cfg_;
+  const auth::authenticator& auth_;
   publish::group_committer& committer_;
   blocking_pool& pool_;
   hub::hub& hub_;

@@ -75,6 +75,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (s_.state.upgrades_closed) {
         return send_error(503, "draining", "this node is draining; connect to another", false);
       }
+      if (!origin_allowed(req)) {
+        return send_error(403, "forbidden", "this Origin may not connect", false);
+      }
+      auto who = reader_of(req);
+      if (!who) return send_unauthorized();
+      reader_ = std::move(*who);
       return bhttp::async_read(stream_, buffer_, *parser_,
                                beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
     }
@@ -104,7 +110,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_upgrade(beast::error_code ec, std::size_t) {
     if (ec) return fail(ec, "read upgrade");
     stream_.expires_never();
-    ws::run_websocket_session(std::move(stream_), parser_->release(), s_);
+    ws::run_websocket_session(std::move(stream_), parser_->release(), std::move(reader_), s_);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -120,6 +126,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (req.method() == bhttp::verb::get && req.target().starts_with("/v1/sse/")) {
       if (s_.state.upgrades_closed) {
         return send_error(503, "draining", "this node is draining; connect to another", false);
+      }
+      if (!origin_allowed(req)) {
+        return send_error(403, "forbidden", "this Origin may not connect", false);
       }
       return start_sse(req);
     }
@@ -157,6 +166,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
     // EventSource resends the last id it saw; ?since= serves a first connect.
     std::optional<std::string> since_text = text::query_param(query, "since");
     if (auto it = req.find("Last-Event-ID"); it != req.end()) since_text = std::string(it->value());
+    auto who = reader_of(req);
+    if (!who) return send_unauthorized();
+    if (!who->may_read(*channel)) {
+      return send_error(403, "forbidden", "this token may not read this channel", true);
+    }
     std::optional<storage::seq_t> since;
     if (since_text) {
       since = text::parse_uint(*since_text);
@@ -164,6 +178,29 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     stream_.expires_never();
     run_sse_session(std::move(stream_), std::move(*channel), since, text::query_param(query, "epoch"), s_);
+  }
+
+  template <class Request>
+  bool origin_allowed(const Request& req) const {
+    auto it = req.find(bhttp::field::origin);
+    return s_.auth.origin_allowed(it == req.end() ? std::nullopt
+                                                  : std::optional<std::string_view>(it->value()));
+  }
+
+  template <class Request>
+  std::optional<auth::reader> reader_of(const Request& req) const {
+    std::string_view target = req.target();
+    auto q = target.find('?');
+    std::optional<std::string> token;
+    if (q != std::string_view::npos) token = text::query_param(target.substr(q + 1), "token");
+    auto it = req.find(bhttp::field::authorization);
+    return s_.auth.read(it == req.end() ? std::string_view{} : std::string_view(it->value()),
+                        token ? std::optional<std::string_view>(*token) : std::nullopt);
+  }
+
+  void send_unauthorized() {
+    keep_alive_ = false;
+    send(auth_error(auth::verdict::unauthorized));
   }
 
   void send_error(int status, std::string_view code, std::string_view message, bool keep_alive) {
@@ -271,6 +308,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const services& s_;
   bool keep_alive_ = true;
   bool in_flight_ = false;
+  auth::reader reader_;  // who upgrades to WebSocket
   std::array<char, 16384> discard_buf_{};
 };
 

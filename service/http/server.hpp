@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "auth/authenticator.hpp"
 #include "config.hpp"
 #include "drain/session_registry.hpp"
 #include "http/api.hpp"
@@ -17,6 +18,7 @@ namespace seqcast::http {
 // What sessions need; owned by main, outlives every session.
 struct services {
   const config& cfg;
+  const auth::authenticator& auth;
   api& rest;
   hub::hub& hub;
   node_state& state;

@@ -42,9 +42,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
                           public hub::subscriber,
                           public drain::drainable {
  public:
-  websocket_session(beast::tcp_stream&& stream, const http::services& s)
+  websocket_session(beast::tcp_stream&& stream, auth::reader reader, const http::services& s)
       : ws_(std::move(stream)),
         s_(s),
+        reader_(std::move(reader)),
         heartbeat_(ws_.get_executor()),
         drain_timer_(ws_.get_executor()),
         queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
@@ -167,6 +168,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   void subscribe(protocol::subscribe_op op) {
+    if (!reader_.may_read(op.channel)) {
+      return enqueue(control(protocol::error("forbidden", "this token may not subscribe here",
+                                             std::string_view(op.channel))));
+    }
     // A repeated subscribe replaces the previous one (e.g. to resume again).
     unsubscribe(op.channel);
     if (subs_.size() >= static_cast<std::size_t>(s_.cfg.max_subscriptions)) {
@@ -284,6 +289,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   const http::services& s_;
+  auth::reader reader_;
   net::steady_timer heartbeat_;
   net::steady_timer drain_timer_;
   std::uint64_t registry_id_ = 0;
@@ -299,8 +305,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
 void run_websocket_session(beast::tcp_stream stream,
                            beast::http::request<beast::http::string_body> req,
-                           const http::services& services) {
-  std::make_shared<websocket_session>(std::move(stream), services)->run(std::move(req));
+                           auth::reader reader, const http::services& services) {
+  std::make_shared<websocket_session>(std::move(stream), std::move(reader), services)
+      ->run(std::move(req));
 }
 
 }  // namespace seqcast::ws

@@ -11,8 +11,9 @@
 namespace seqcast::ws {
 
 // Takes over an accepted HTTP connection whose request is a WebSocket upgrade.
+// `reader` says which channels the client may subscribe to.
 void run_websocket_session(boost::beast::tcp_stream stream,
                            boost::beast::http::request<boost::beast::http::string_body> req,
-                           const http::services& services);
+                           auth::reader reader, const http::services& services);
 
 }  // namespace seqcast::ws
