@@ -35,6 +35,12 @@ struct config {
   std::int64_t max_batch_bytes = 16777216;      // largest POST /v1/publish body (16 MiB)
   std::int64_t send_queue_bytes = 8388608;      // per-connection outbound bytes before 1013
   int max_subscriptions = 1000;                 // channels per WebSocket connection
+  int max_connections = 19000;                  // open HTTP/WebSocket/SSE connections per node
+  int max_frame_bytes = 65536;                  // largest client WebSocket message (close 1009)
+  int max_header_bytes = 16384;                 // largest HTTP request header block (431)
+  int max_json_depth = 64;                      // deepest nesting of a payload (400 invalid_json)
+  int http_idle_seconds = 60;     // a kept-alive connection's wait for its next request header
+  int http_body_seconds = 30;     // time to deliver a request body once its header arrived
 
   // Process.
   int threads = 0;                 // I/O threads; 0 = one per core

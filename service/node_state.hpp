@@ -16,7 +16,9 @@ struct node_state {
   std::atomic<std::int64_t> requests_in_flight{0};  // HTTP requests not yet answered
   std::atomic<bool> schema_current{false};      // migrations match this binary
 
-  std::atomic<std::uint64_t> connections{0};         // open WebSocket connections
+  std::atomic<std::uint64_t> connections{0};         // open WebSocket and SSE connections
+  std::atomic<std::uint64_t> http_connections{0};    // plain HTTP connections
+  std::atomic<std::uint64_t> refused_connections{0}; // over max_connections
   std::atomic<std::uint64_t> subscriptions{0};       // active subscriptions on this node
   std::atomic<std::uint64_t> publish_ok{0};          // messages acknowledged 201/200
   std::atomic<std::uint64_t> publish_rejected{0};    // 4xx answers to publishes

@@ -12,7 +12,6 @@ namespace seqcast::http {
 
 namespace {
 
-constexpr int max_payload_depth = 128;
 
 std::string result_json(const storage::publish_result& r) {
   return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel),
@@ -193,7 +192,7 @@ void api::publish_one(const std::string& channel, request req, respond_fn respon
     return respond(error_response(413, "payload_too_large",
                                   fmt::format("payload exceeds {} bytes", cfg_.max_payload_bytes)));
   }
-  if (auto why = json::validate(req.body, max_payload_depth)) {
+  if (auto why = json::validate(req.body, cfg_.max_json_depth)) {
     state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
     return respond(error_response(400, "invalid_json", *why));
   }
@@ -216,7 +215,8 @@ void api::publish_one(const std::string& channel, request req, respond_fn respon
 
 void api::publish_batch(request req, respond_fn respond) {
   std::vector<json::batch_item> items;
-  if (auto why = json::parse_batch(req.body, max_payload_depth, items)) {
+  // The batch envelope adds two levels around each payload.
+  if (auto why = json::parse_batch(req.body, cfg_.max_json_depth + 2, items)) {
     state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
     return respond(error_response(400, "invalid_json", *why));
   }
@@ -319,7 +319,12 @@ response api::metrics() const {
     r.body += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
   };
   const auto& h = hub_.counters();
-  counter("seqcast_connections", "Open WebSocket connections.", state_.connections.load(), "gauge");
+  counter("seqcast_connections", "Open WebSocket and SSE connections.", state_.connections.load(),
+          "gauge");
+  counter("seqcast_http_connections", "Open plain HTTP connections.",
+          state_.http_connections.load(), "gauge");
+  counter("seqcast_refused_connections_total", "Connections refused over max_connections.",
+          state_.refused_connections.load());
   counter("seqcast_subscriptions", "Active subscriptions.", state_.subscriptions.load(), "gauge");
   counter("seqcast_channels", "Channels with subscribers on this node.", hub_.channel_count(),
           "gauge");

@@ -22,8 +22,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr std::size_t header_limit = 16 * 1024;
-constexpr auto read_timeout = std::chrono::seconds(30);
 
 void fail(beast::error_code ec, std::string_view what) {
   if (ec == net::error::operation_aborted || ec == bhttp::error::end_of_stream ||
@@ -35,10 +33,13 @@ void fail(beast::error_code ec, std::string_view what) {
 // Reads requests one at a time; owned by the chain of its pending handlers.
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {}
+  http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {
+    s_.state.http_connections.fetch_add(1, std::memory_order_relaxed);
+  }
 
   ~http_session() {
     if (in_flight_) s_.state.requests_in_flight.fetch_sub(1);
+    s_.state.http_connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void run() {
@@ -49,11 +50,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(header_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(s_.cfg.max_header_bytes));
     // The real limit depends on the route, known only after the header; a
     // declared Content-Length above it is refused in on_header.
     parser_->body_limit(boost::none);
-    stream_.expires_after(read_timeout);
+    // Covers the idle wait between requests and a header sent byte by byte.
+    stream_.expires_after(std::chrono::seconds(s_.cfg.http_idle_seconds));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&http_session::on_header, shared_from_this()));
   }
@@ -103,6 +105,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void do_read_body() {
+    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
@@ -218,7 +221,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(read_timeout);
+    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          self->on_write(ec, res->need_eof());
@@ -271,7 +274,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
                        [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
     };
     if (data->empty()) return after({}, 0);
-    stream_.expires_after(read_timeout);
+    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
     net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)), std::move(after));
   }
 
@@ -327,6 +330,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (ec) {
       // Out of descriptors or similar: keep serving the connections we have.
       log::warn("http", "accept failed error=\"{}\"", ec.message());
+    } else if (s.state.http_connections + s.state.connections >=
+               static_cast<std::uint64_t>(s.cfg.max_connections)) {
+      // Full: refuse at once rather than let one more client degrade the rest.
+      s.state.refused_connections.fetch_add(1, std::memory_order_relaxed);
+      beast::error_code ignored;
+      socket.close(ignored);
     } else {
       std::make_shared<http_session>(std::move(socket), s)->run();
     }

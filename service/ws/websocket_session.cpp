@@ -26,7 +26,6 @@ namespace websocket = boost::beast::websocket;
 
 namespace {
 
-constexpr std::size_t max_client_frame = 64 * 1024;
 constexpr int max_client_depth = 16;
 
 std::atomic<std::uint64_t> next_subscription_id{1};
@@ -108,7 +107,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(beast::http::field::server, "seqcast");
     }));
-    ws_.read_message_max(max_client_frame);
+    ws_.read_message_max(static_cast<std::size_t>(s_.cfg.max_frame_bytes));
     ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
                                                     shared_from_this()));
   }
