@@ -2,7 +2,7 @@
 // message once, in seq order, across reconnects, node drains and page reloads.
 //
 // This file is served verbatim at /v1/client.js, so it is one self-contained ES module
-// with no imports. It is layered like centrifuge-js: pure helpers (codes, backoff,
+// with no imports. It is layered: pure helpers (codes, backoff,
 // protocol) under a thin transport, per-channel Subscription state, and a Seqcast
 // connection state machine on top. Data flows one way: socket → Seqcast → Subscription
 // → application handler.
@@ -25,8 +25,8 @@ export const codes = Object.freeze({
 /**
  * Whether a close code ends the client instead of reconnecting.
  *
- * 3500–3999 and 4500–4999 are terminal, everything else reconnects (the convention of
- * centrifuge-js, shared with the server). 1008 is deliberately NOT terminal: a refused
+ * 3500–3999 and 4500–4999 are terminal, everything else reconnects (a convention shared
+ * with the server). 1008 is deliberately NOT terminal: a refused
  * token fails the HTTP upgrade (401), which a browser reports as 1006, so 1008 only
  * reaches an open connection, e.g. when a token expires mid-connection. Reconnecting
  * calls the `token` function again, which is what recovers; the capped backoff keeps a

@@ -128,7 +128,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     keep_alive_ = req.keep_alive();
     if (req.method() == bhttp::verb::get && req.target().starts_with("/v1/sse/")) {
       if (s_.state.upgrades_closed) {
-        return send_error(503, "draining", "this node is draining; connect to another", false);
+        // EventSource gives up for good on any error status; an empty stream
+        // that closes makes it retry later (elsewhere, or here once back).
+        return send_sse_retry();
       }
       if (!origin_allowed(req)) {
         return send_error(403, "forbidden", "this Origin may not connect", false);
@@ -199,6 +201,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto it = req.find(bhttp::field::authorization);
     return s_.auth.read(it == req.end() ? std::string_view{} : std::string_view(it->value()),
                         token ? std::optional<std::string_view>(*token) : std::nullopt);
+  }
+
+  void send_sse_retry() {
+    keep_alive_ = false;
+    response r;
+    r.content_type = "text/event-stream; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.body = "retry: 2000\n\n";
+    send(std::move(r));
   }
 
   void send_unauthorized() {

@@ -109,8 +109,10 @@ void group_committer::run() {
                   std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started));
       }
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(out.outcomes[i]));
+    // Hand the new messages to this node's hub first: it then usually has them
+    // before the NOTIFY of the same commit, and need not read them back.
     if (!out.committed.empty()) on_committed_(std::move(out.committed));
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(out.outcomes[i]));
   }
 }
 

@@ -74,23 +74,28 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void reconnect(std::int64_t within_ms) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), within_ms] {
-      if (self->closing_) return;
-      self->enqueue(control(protocol::reconnect(within_ms)));
-      // Keep delivering while the client picks its moment, then close.
-      self->heartbeat_.cancel();
-      self->drain_timer_.expires_after(std::chrono::milliseconds(within_ms + 250));
-      self->drain_timer_.async_wait([self](beast::error_code ec) {
-        if (ec || self->closing_) return;
-        self->closing_ = true;
-        self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(
-                                                          protocol::close_draining),
-                                                      "draining"),
-                              [self](beast::error_code) {});
-      });
+      self->begin_reconnect(within_ms);
     });
   }
 
  private:
+  void begin_reconnect(std::int64_t within_ms) {
+    if (closing_) return;
+    enqueue(control(protocol::reconnect(within_ms)));
+    // Keep delivering while the client picks its moment, then close.
+    heartbeat_.cancel();
+    drain_timer_.expires_after(std::chrono::milliseconds(within_ms + 250));
+    drain_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closing_) return;
+      self->closing_ = true;
+      self->ws_.async_close(
+          websocket::close_reason(static_cast<websocket::close_code>(protocol::close_draining),
+                                  "draining"),
+          [self](beast::error_code) {});
+    });
+  }
+
   struct subscription {
     std::uint64_t id;
     std::int64_t last_seq = 0;  // last message seq queued; dedupe guard
@@ -138,7 +143,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) {
+      // The client is gone: nothing may keep this session alive any longer.
       heartbeat_.cancel();
+      drain_timer_.cancel();
       return fail(ec, "read");
     }
     if (!ws_.got_text()) {

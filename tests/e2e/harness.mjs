@@ -2,8 +2,10 @@
 // seqcast nodes as child processes, HTTP and WebSocket clients, and polling
 // with deadlines. Tests never sleep to synchronise: they wait for a condition.
 import { spawn, execFile, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -157,13 +159,15 @@ process.on("exit", () => {
 /**
  * Starts `seqcast serve` on a free port with its own cache directory, and waits
  * until GET /readyz answers 200. `env` adds variables; `args` adds flags.
+ * `cacheDir` reuses a given cache directory (e.g. another node's, after that
+ * node stopped) instead of a fresh one; it is removed at exit all the same.
  * Its output is kept (the tail in memory, all of it in tests/artifacts/e2e/).
  */
-export async function startNode({ databaseUrl, env = {}, args = [], name = "node", readyTimeoutMs = 30_000 } = {}) {
+export async function startNode({ databaseUrl, env = {}, args = [], name = "node", readyTimeoutMs = 30_000, cacheDir: givenCacheDir } = {}) {
   if (!databaseUrl) throw new Error("startNode needs a databaseUrl");
   if (!fs.existsSync(BIN)) throw new Error(`no seqcast binary at ${BIN} (run scripts/build)`);
   const port = await freePort();
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-cache-"));
+  const cacheDir = givenCacheDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-cache-"));
   cacheDirs.add(cacheDir);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const logPath = path.join(ARTIFACTS, `${uniqueName(name)}.log`);
@@ -190,6 +194,32 @@ export async function startNode({ databaseUrl, env = {}, args = [], name = "node
     },
     async restart(opts = {}) {
       await node.stop(opts);
+      await node._spawn();
+    },
+    /** The resident set size of the node process in bytes (VmRSS), from /proc. */
+    rssBytes() {
+      if (!node.alive) throw new Error(`node ${url} is not running`);
+      const status = fs.readFileSync(`/proc/${node.proc.pid}/status`, "utf8");
+      const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+      if (!match) throw new Error(`no VmRSS in /proc/${node.proc.pid}/status`);
+      return Number(match[1]) * 1024;
+    },
+    /** GET /metrics, parsed: {name: value} for every unlabelled sample. */
+    async metrics() {
+      return fetchMetrics(url);
+    },
+    /**
+     * Starts the node again after stop() or kill(): the same port (clients
+     * reconnect to the same URL), database, flags and cache directory, and waits
+     * until it is ready. `clearCache: true` deletes the cache directory first,
+     * so the node starts with an empty replay cache.
+     */
+    async start({ clearCache = false } = {}) {
+      if (node.alive) throw new Error(`node ${url} is still running`);
+      if (clearCache) {
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+        fs.mkdirSync(cacheDir, { recursive: true });
+      }
       await node._spawn();
     },
     async _signal(signal, timeoutMs) {
@@ -263,6 +293,23 @@ export async function startNode({ databaseUrl, env = {}, args = [], name = "node
   return node;
 }
 
+/**
+ * GET /metrics of a node and parses the Prometheus text: {name: number} for
+ * every sample without labels (labelled samples keep their labels in the name).
+ */
+export async function fetchMetrics(nodeUrl, { timeoutMs = 10_000 } = {}) {
+  const res = await fetch(`${nodeUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${nodeUrl}/metrics answered ${res.status}: ${text.slice(0, 200)}`);
+  const out = {};
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const match = /^(\S+?(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
+    if (match) out[match[1]] = Number(match[2]);
+  }
+  return out;
+}
+
 /** Runs the seqcast binary to completion: {code, stdout, stderr}. */
 export async function runSeqcast(args, { env = {}, cwd = REPO, timeoutMs = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -314,6 +361,35 @@ export async function publish(nodeUrl, channel, data, { idempotencyKey, raw, enc
     signal: AbortSignal.timeout(timeoutMs),
   });
   return toResult(res);
+}
+
+/**
+ * Publishes one message under `idempotencyKey` and retries while the node
+ * cannot answer (connection refused or reset, timeout, 503) until `timeoutMs`
+ * passes: a retry of a publish whose answer was lost is answered with the
+ * original seq and publishes nothing new. Resolves with the 200/201 result;
+ * any other status throws.
+ */
+export async function publishWithRetry(nodeUrl, channel, data, { idempotencyKey, timeoutMs = 60_000, retryIntervalMs = 50 } = {}) {
+  if (idempotencyKey === undefined) throw new Error("publishWithRetry needs an idempotencyKey");
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    let res = null;
+    let why = "503";
+    try {
+      res = await publish(nodeUrl, channel, data, { idempotencyKey, timeoutMs: 10_000 });
+    } catch (err) {
+      why = err.cause?.code ?? err.name ?? String(err); // refused, reset, timed out
+    }
+    if (res && (res.status === 200 || res.status === 201)) return { ...res, attempts: attempt };
+    if (res && res.status !== 503) {
+      throw new Error(`publish of ${JSON.stringify(data)} answered ${res.status} ${res.text.slice(0, 300)}`);
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`publish of ${JSON.stringify(data)} not accepted within ${timeoutMs} ms (last: ${why})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, retryIntervalMs));
+  }
 }
 
 /** POST /v1/publish with {"messages": items}. */
@@ -535,4 +611,83 @@ export function range(from, to) {
   const out = [];
   for (let i = from; i <= to; i++) out.push(i);
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Auth and upgrades (security tests)
+
+/** base64url of a string or Buffer, without padding. */
+export function base64url(bytes) {
+  return Buffer.from(bytes).toString("base64url");
+}
+
+/**
+ * A JSON Web Token for `payload`, signed with HMAC-SHA256 under `secret`.
+ * `header` replaces the default {"alg":"HS256","typ":"JWT"}; `alg: "none"`
+ * (in `header`) gives an unsigned token with an empty signature.
+ */
+export function signJwt(payload, secret, { header = { alg: "HS256", typ: "JWT" } } = {}) {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+  if (header.alg === "none") return `${input}.`;
+  const signature = crypto.createHmac("sha256", secret).update(input).digest();
+  return `${input}.${base64url(signature)}`;
+}
+
+/**
+ * Attempts a WebSocket upgrade and reports how it went, then closes:
+ * {status: 101} when it opened, else {status, body} of the HTTP answer.
+ */
+export async function wsUpgradeStatus(wsUrl, { headers = {}, origin, timeoutMs = 10_000 } = {}) {
+  const socket = new WebSocket(wsUrl, { headers, origin });
+  try {
+    return await withTimeout(
+      new Promise((resolve, reject) => {
+        socket.once("open", () => resolve({ status: 101, body: "" }));
+        socket.once("unexpected-response", (_req, res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (c) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+          res.on("error", () => resolve({ status: res.statusCode, body }));
+        });
+        socket.once("error", reject);
+      }),
+      timeoutMs,
+      `WebSocket upgrade of ${wsUrl}`,
+    );
+  } finally {
+    socket.on("error", () => {});
+    if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+    else socket.terminate();
+  }
+}
+
+/**
+ * Opens GET `url` (an SSE stream or any other) with node:http, which lets a
+ * test set any header (Origin included). Resolves with {status, headers,
+ * text} once `until(text)` holds for the body read so far (default: at once
+ * for a 200 event stream) or the body ends, then drops the connection.
+ */
+export async function httpGetStream(url, { headers = {}, until = () => true, timeoutMs = 10_000 } = {}) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const req = http.get(url, { headers, agent: false }, (res) => {
+        let text = "";
+        const done = () => {
+          resolve({ status: res.statusCode, headers: res.headers, text });
+          req.destroy();
+        };
+        res.setEncoding("utf8");
+        res.on("data", (c) => {
+          text += c;
+          if (until(text)) done();
+        });
+        res.on("end", done);
+        res.on("error", done);
+      });
+      req.on("error", reject);
+    }),
+    timeoutMs,
+    `GET ${url}`,
+  );
 }
