@@ -97,6 +97,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
   void on_deliver(const std::vector<hub::frame_ptr>& frames, bool replay_page) {
     std::string out;
     for (const auto& f : frames) {
+      if (f->reset_to >= 0) last_seq_ = f->reset_to;
       switch (f->type) {
         case hub::frame::kind::message:
           if (f->seq <= last_seq_) continue;
@@ -106,7 +107,6 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
           out += '\n';
           break;
         case hub::frame::kind::reset:
-          last_seq_ = f->reset_to;
           out += "event: reset\n";
           append_data(out, f->text);
           out += '\n';

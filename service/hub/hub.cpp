@@ -151,7 +151,13 @@ void hub::start(channel_state& st, const std::string& name, const pending& p) {
   if (!s) return;
   std::optional<std::string_view> epoch;
   if (st.id != 0) epoch = st.epoch;
-  s->deliver(p.id, batch_of({control(frame::kind::subscribed, protocol::subscribed(name, epoch, st.head))}), false);
+  // The head is the last seq known to exist, even if this node still reads
+  // it back; a live-only subscriber skips everything up to it.
+  const storage::seq_t head = std::max(st.head, st.target);
+  s->deliver(p.id,
+             batch_of({control(frame::kind::subscribed, protocol::subscribed(name, epoch, head),
+                               p.since ? -1 : head)}),
+             false);
   if (!p.since) {
     st.subs.emplace(p.id, p.who);
     return set_count(name, st);
@@ -186,7 +192,8 @@ void hub::send_reset(channel_state& st, const std::string& name, std::uint64_t i
   counters_.resets.fetch_add(1, std::memory_order_relaxed);
   s.deliver(id,
             batch_of({control(frame::kind::reset,
-                              protocol::reset(name, epoch, first, st.head, reason, missed),
+                              protocol::reset(name, epoch, first, std::max(st.head, st.target),
+                                              reason, missed),
                               first - 1)}),
             false);
 }
