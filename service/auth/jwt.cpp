@@ -7,6 +7,8 @@
 #include <openssl/sha.h>
 
 #include <array>
+#include <cmath>
+#include <limits>
 
 #include <boost/json.hpp>
 
@@ -42,9 +44,21 @@ std::optional<bj::object> parse_object(std::string_view b64) {
 std::optional<std::int64_t> time_claim(const bj::object& o, std::string_view name, bool& bad) {
   const bj::value* v = o.if_contains(name);
   if (!v) return std::nullopt;
+  // Out-of-range times saturate (a cast would be undefined): far future stays far future.
+  constexpr auto max = std::numeric_limits<std::int64_t>::max();
   if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  if (v->is_uint64())
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), max));
+  if (v->is_double()) {
+    const double d = v->get_double();
+    if (std::isnan(d)) {
+      bad = true;
+      return std::nullopt;
+    }
+    if (d >= 9.2e18) return max;
+    if (d <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
+    return static_cast<std::int64_t>(d);
+  }
   bad = true;
   return std::nullopt;
 }

@@ -215,8 +215,8 @@ void api::publish_one(const std::string& channel, request req, respond_fn respon
 
 void api::publish_batch(request req, respond_fn respond) {
   std::vector<json::batch_item> items;
-  // The batch envelope adds two levels around each payload.
-  if (auto why = json::parse_batch(req.body, cfg_.max_json_depth + 2, items)) {
+  // The envelope {"messages":[{"data":…}]} adds three levels around each payload.
+  if (auto why = json::parse_batch(req.body, cfg_.max_json_depth + 3, items)) {
     state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
     return respond(error_response(400, "invalid_json", *why));
   }

@@ -2,6 +2,7 @@
 // input"): publish and admin keys with rotation, subscriber JWTs on WebSocket,
 // SSE and log reads, allowed origins, and what a node without any auth allows.
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import {
   freshDatabase,
@@ -132,6 +133,9 @@ describe("5/6 Security: keys, tokens and origins", () => {
     const second = await publish(rotated.url, c, "with the new key", { headers: bearer(PUBLISH_NEW) });
     assert.equal(second.status, 201, second.text);
     assert.equal(second.body.seq, first.body.seq + 1, "the channel continues across the rotation");
+    // The admin key may drain (tried on this node, which the test throws away).
+    const drain = await fetch(`${rotated.url}/v1/admin/drain?window_seconds=1`, { method: "POST", headers: bearer(ADMIN), signal: AbortSignal.timeout(30_000) });
+    assert.equal(drain.status, 202, await drain.text());
   });
 
   test("a JWT with channels [\"room:*\"] may subscribe room:1, gets forbidden for other, and the connection stays open", { timeout: 60_000 }, async (t) => {
@@ -244,6 +248,19 @@ describe("5/6 Security: keys, tokens and origins", () => {
     }
     // The server is fine afterwards.
     assert.equal((await wsUpgradeStatus(withToken(node.wsUrl, valid))).status, 101);
+  });
+
+  test("a token whose nbf lies far in the future (beyond 64-bit seconds) is not yet valid: 401", { timeout: 60_000 }, async () => {
+    // Raw payloads, so that the numbers are exactly these JSON texts.
+    const h = base64urlJson({ alg: "HS256", typ: "JWT" });
+    const sign = (payloadJson) => {
+      const input = `${h}.${Buffer.from(payloadJson).toString("base64url")}`;
+      return `${input}.${crypto.createHmac("sha256", SECRET).update(input).digest("base64url")}`;
+    };
+    for (const nbf of ["1e300", "18446744073709551615", "9300000000000000000", `${nowS() + 3600}.5`]) {
+      const res = await wsUpgradeStatus(withToken(node.wsUrl, sign(`{"channels":["room:*"],"nbf":${nbf}}`)));
+      assert.equal(res.status, 401, `nbf ${nbf}: upgrade answered ${res.status}`);
+    }
   });
 
   test("log reads, channel info and SSE follow the same rules", { timeout: 60_000 }, async () => {

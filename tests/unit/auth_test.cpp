@@ -43,6 +43,11 @@ TEST(Jwt, RefusesExpiredWrongSecretNoneAlgAndJunk) {
   }
   EXPECT_FALSE(verify_hs256(sign_hs256(R"({"channels":"a"})", "k"), "k", now));
   EXPECT_FALSE(verify_hs256(sign_hs256(R"({"exp":"soon"})", "k"), "k", now));
+  // Out-of-range times saturate instead of wrapping.
+  EXPECT_FALSE(verify_hs256(sign_hs256(R"({"nbf":1e300})", "k"), "k", now));
+  EXPECT_FALSE(verify_hs256(sign_hs256(R"({"nbf":18446744073709551615})", "k"), "k", now));
+  EXPECT_TRUE(verify_hs256(sign_hs256(R"({"exp":1e300})", "k"), "k", now));
+  EXPECT_TRUE(verify_hs256(sign_hs256(R"({"exp":18446744073709551615})", "k"), "k", now));
 }
 
 TEST(Authenticator, OpenWhenNothingIsConfigured) {
