@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -72,17 +73,17 @@ int serve(const config& cfg) {
   }
 
   auto ioc = std::make_unique<net::io_context>();
-  auto core = net::make_strand(*ioc);
+  std::optional<net::strand<net::io_context::executor_type>> core(net::make_strand(*ioc));
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
 
   blocking_pool pool(cfg.database_url, cfg.db_pool_size);
   hub::hub hub(
       [&](std::function<void()> f) {
-        if (posts_open) net::post(core, std::move(f));
+        if (posts_open) net::post(*core, std::move(f));
       },
       [&](std::chrono::milliseconds delay, std::function<void()> f) {
         if (!posts_open) return;
-        auto t = std::make_shared<net::steady_timer>(core, delay);
+        auto t = std::make_shared<net::steady_timer>(*core, delay);
         t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
           if (!ec) f();
         });
@@ -95,10 +96,12 @@ int serve(const config& cfg) {
       [&](std::size_t messages, std::chrono::microseconds) {
         state.batch_messages.observe(static_cast<double>(messages));
       });
+  std::optional<drain::drainer> drainer(std::in_place, *ioc, sessions);
+  http::api rest(cfg, authenticator, *committer, pool, hub, state, *drainer);
+  // Sessions keep a reference to this while the io_context destroys them.
+  const http::services services{cfg, authenticator, rest, hub, state, sessions};
   {
-    drain::drainer drainer(*ioc, sessions);
-    http::api rest(cfg, authenticator, *committer, pool, hub, state, drainer);
-    http::server server(*ioc, {cfg, authenticator, rest, hub, state, sessions});
+    http::server server(*ioc, services);
     server.start(cfg.listen);
     ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
     listener.start();
@@ -143,7 +146,7 @@ int serve(const config& cfg) {
       drain_delay.expires_after(std::chrono::seconds(cfg.drain_delay_seconds));
       drain_delay.async_wait([&](boost::system::error_code) {
         state.upgrades_closed = true;
-        drainer.start(std::chrono::seconds(cfg.drain_window_seconds), finish);
+        drainer->start(std::chrono::seconds(cfg.drain_window_seconds), finish);
       });
     });
 
@@ -158,9 +161,12 @@ int serve(const config& cfg) {
     committer.reset();
   }
   // Stop posting into the io_context, then destroy it: its pending handlers
-  // own sessions, whose destructors reach the hub and the registry.
+  // own sessions, whose destructors reach the hub, the registry and
+  // `services`. Objects holding I/O objects go before it.
   posts_open = false;
   pool.stop();
+  drainer.reset();
+  core.reset();
   ioc.reset();
   log::info("serve", "stopped");
   return 0;

@@ -1,15 +1,16 @@
 // The HTTP listener and sessions: read a request, route it to the API, or upgrade to WebSocket.
+#include <fmt/format.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <fmt/format.h>
 
 #include "http/server.hpp"
-#include "log.hpp"
 #include "http/sse_session.hpp"
+#include "log.hpp"
 #include "text/names.hpp"
 #include "ws/websocket_session.hpp"
 
@@ -21,7 +22,6 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
-
 
 void fail(beast::error_code ec, std::string_view what) {
   if (ec == net::error::operation_aborted || ec == bhttp::error::end_of_stream ||
@@ -56,17 +56,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
     parser_->body_limit(boost::none);
     // Covers the idle wait between requests and a header sent byte by byte.
     stream_.expires_after(std::chrono::seconds(s_.cfg.http_idle_seconds));
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&http_session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec == bhttp::error::header_limit) {
       return send_error(431, "headers_too_large", "request headers are too large", false);
     }
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-        ec == net::error::eof || ec == net::error::connection_reset ||
-        ec == net::error::operation_aborted) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       return fail(ec, "read header");
     }
     if (ec) return send_error(400, "bad_request", "malformed HTTP request", false);
@@ -83,13 +83,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
       auto who = reader_of(req);
       if (!who) return send_unauthorized();
       reader_ = std::move(*who);
-      return bhttp::async_read(stream_, buffer_, *parser_,
-                               beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
+      return bhttp::async_read(
+          stream_, buffer_, *parser_,
+          beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
     }
     const std::size_t limit = s_.rest.body_limit(std::string_view(req.method_string()), path);
     if (auto declared = parser_->content_length(); declared && *declared > limit) {
-      return send_error(413, "payload_too_large",
-                        fmt::format("the body exceeds {} bytes", limit), false);
+      return send_error(413, "payload_too_large", fmt::format("the body exceeds {} bytes", limit),
+                        false);
     }
     parser_->body_limit(limit);
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
@@ -143,9 +144,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto q = target.find('?');
     r.path = std::string(target.substr(0, q));
     if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
-    if (auto it = req.find("Idempotency-Key"); it != req.end()) r.idempotency_key = std::string(it->value());
-    if (auto it = req.find(bhttp::field::authorization); it != req.end()) r.authorization = std::string(it->value());
-    if (auto it = req.find(bhttp::field::accept); it != req.end()) r.accept = std::string(it->value());
+    if (auto it = req.find("Idempotency-Key"); it != req.end())
+      r.idempotency_key = std::string(it->value());
+    if (auto it = req.find(bhttp::field::authorization); it != req.end())
+      r.authorization = std::string(it->value());
+    if (auto it = req.find(bhttp::field::accept); it != req.end())
+      r.accept = std::string(it->value());
     r.body = std::move(req.body());
     stream_.expires_never();  // a publish may wait for the database; its answer is bounded there
     // Counted until its answer is written, so that a draining node exits only
@@ -153,9 +157,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     s_.state.requests_in_flight.fetch_add(1);
     in_flight_ = true;
     s_.rest.handle(std::move(r), [self = shared_from_this()](response res) {
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->send(std::move(res));
-      });
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
     });
   }
 
@@ -165,8 +168,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
     auto channel = text::percent_decode(target.substr(8, q == std::string_view::npos ? q : q - 8));
     if (!channel || !text::valid_channel(*channel)) {
-      return send_error(400, "invalid_channel", "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =",
-                        true);
+      return send_error(400, "invalid_channel",
+                        "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =", true);
     }
     // EventSource resends the last id it saw; ?since= serves a first connect.
     std::optional<std::string> since_text = text::query_param(query, "since");
@@ -179,10 +182,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::optional<storage::seq_t> since;
     if (since_text) {
       since = text::parse_uint(*since_text);
-      if (!since) return send_error(400, "invalid_since", "since must be a non-negative integer", true);
+      if (!since)
+        return send_error(400, "invalid_since", "since must be a non-negative integer", true);
     }
     stream_.expires_never();
-    run_sse_session(std::move(stream_), std::move(*channel), since, text::query_param(query, "epoch"), s_);
+    run_sse_session(std::move(stream_), std::move(*channel), since,
+                    text::query_param(query, "epoch"), s_);
   }
 
   template <class Request>
@@ -250,26 +255,24 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->keep_alive(keep_alive_);
     res->chunked(true);
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    bhttp::async_write_header(
-        stream_, *sr,
-        [self = shared_from_this(), res, sr, source = std::move(r.stream)](beast::error_code ec,
-                                                                          std::size_t) {
-          if (ec) return fail(ec, "write header");
-          self->next_chunk(source);
-        });
+    bhttp::async_write_header(stream_, *sr,
+                              [self = shared_from_this(), res, sr, source = std::move(r.stream)](
+                                  beast::error_code ec, std::size_t) {
+                                if (ec) return fail(ec, "write header");
+                                self->next_chunk(source);
+                              });
   }
 
   void next_chunk(std::shared_ptr<body_source> source) {
     source->next([self = shared_from_this(), source](std::string chunk, bool last, bool failed) {
-      net::post(self->stream_.get_executor(), [self, source, chunk = std::move(chunk), last,
-                                               failed]() mutable {
-        self->write_chunk(std::move(source), std::move(chunk), last, failed);
-      });
+      net::post(self->stream_.get_executor(),
+                [self, source, chunk = std::move(chunk), last, failed]() mutable {
+                  self->write_chunk(std::move(source), std::move(chunk), last, failed);
+                });
     });
   }
 
-  void write_chunk(std::shared_ptr<body_source> source, std::string chunk, bool last,
-                   bool failed) {
+  void write_chunk(std::shared_ptr<body_source> source, std::string chunk, bool last, bool failed) {
     if (failed) {
       // No final chunk: the client sees an incomplete body, not a short one.
       beast::error_code ignored;
@@ -281,8 +284,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
                                                                  std::size_t) {
       if (ec) return fail(ec, "write chunk");
       if (!last) return self->next_chunk(source);
-      net::async_write(self->stream_, bhttp::make_chunk_last(),
-                       [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
+      net::async_write(
+          self->stream_, bhttp::make_chunk_last(),
+          [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
     };
     if (data->empty()) return after({}, 0);
     stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
@@ -329,7 +333,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
 }  // namespace
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
-  impl(net::io_context& io, services deps) : ioc(io), s(deps), acceptor(net::make_strand(io)) {}
+  impl(net::io_context& io, const services& deps)
+      : ioc(io), s(deps), acceptor(net::make_strand(io)) {}
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc),
@@ -354,11 +359,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   }
 
   net::io_context& ioc;
-  services s;
+  const services& s;
   tcp::acceptor acceptor;
 };
 
-server::server(net::io_context& ioc, services s) : impl_(std::make_shared<impl>(ioc, s)) {}
+server::server(net::io_context& ioc, const services& s) : impl_(std::make_shared<impl>(ioc, s)) {}
 
 server::~server() = default;
 

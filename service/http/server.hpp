@@ -27,7 +27,8 @@ struct services {
 
 class server {
  public:
-  server(boost::asio::io_context& ioc, services s);
+  // `s` must outlive the io_context (sessions hold it until they are destroyed).
+  server(boost::asio::io_context& ioc, const services& s);
   ~server();
 
   // Binds `listen` (host:port; port 0 picks a free one) and starts accepting.
