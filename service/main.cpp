@@ -95,6 +95,9 @@ int serve(const config& cfg) {
       publish::committer_limits{},
       [&](std::size_t messages, std::chrono::microseconds) {
         state.batch_messages.observe(static_cast<double>(messages));
+      },
+      [&](std::vector<storage::channel_advance> a, bool expected) {
+        hub.on_local(std::move(a), expected);
       });
   std::optional<drain::drainer> drainer(std::in_place, *ioc, sessions);
   http::api rest(cfg, authenticator, *committer, pool, hub, state, *drainer);

@@ -77,7 +77,7 @@ struct pg_publisher::impl {
   std::unordered_map<std::string, channel_id> ids;  // name → id of the current row
 
   void resolve_ids(const std::set<std::string>& names);
-  batch_outcome run(std::vector<publish_request>& batch);
+  batch_outcome run(std::vector<publish_request>& batch, const advances_fn& before_commit);
 };
 
 pg_publisher::pg_publisher(std::string database_url) : impl_(std::make_unique<impl>()) {
@@ -122,7 +122,8 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
   tx.commit();
 }
 
-batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch) {
+batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
+                                      const advances_fn& before_commit) {
   std::set<std::string> names;
   for (const auto& r : batch)
     for (const auto& it : r.items) names.insert(it.channel);
@@ -249,6 +250,7 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch) {
     for (const auto& payload : encode_notify(advances)) {
       tx.exec_prepared("notify", std::string(notify_channel), payload);
     }
+    if (before_commit) before_commit(advances);
   }
   tx.commit();
 
@@ -262,7 +264,8 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch) {
   return out;
 }
 
-batch_outcome pg_publisher::commit(std::vector<publish_request>& batch) {
+batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
+                                   const advances_fn& before_commit) {
   std::optional<error> failure;
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (auto e = ensure_connected()) {
@@ -270,7 +273,7 @@ batch_outcome pg_publisher::commit(std::vector<publish_request>& batch) {
       break;
     }
     try {
-      return impl_->run(batch);
+      return impl_->run(batch, before_commit);
     } catch (const stale_channel&) {
       failure = error{errc::unavailable, "channel changed concurrently; retry"};
     } catch (const pqxx::sql_error& e) {

@@ -1,6 +1,7 @@
 // Commits batches of publish requests to PostgreSQL: gapless seqs, idempotency, one NOTIFY.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,8 +42,11 @@ class pg_publisher {
   pg_publisher(const pg_publisher&) = delete;
   pg_publisher& operator=(const pg_publisher&) = delete;
 
-  // Moves the payloads out of `batch`.
-  batch_outcome commit(std::vector<publish_request>& batch);
+  // Moves the payloads out of `batch`. `before_commit`, when set, is called
+  // with the heads the batch advances just before COMMIT (so this node can
+  // expect its own messages and not read them back after their NOTIFY).
+  using advances_fn = std::function<void(const std::vector<channel_advance>&)>;
+  batch_outcome commit(std::vector<publish_request>& batch, const advances_fn& before_commit = {});
 
   // Opens the connection if it is not open. Returns the failure if it cannot.
   std::optional<error> ensure_connected();

@@ -76,12 +76,29 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
         continue;
       }
       auto& st = it->second;
+      if (st.local_until <= rows.back().seq) st.local_until = 0;  // what we expected is here
       // Our own messages go straight out when they are next in line; else
       // they only raise the target, and the range read fetches them.
       if (st.loading || st.id != first.channel || rows.front().seq != st.head + 1) {
         advance(name, {last.channel, name, last.epoch, rows.back().seq});
       } else {
         apply(st, name, rows);
+      }
+    }
+  });
+}
+
+void hub::on_local(std::vector<storage::channel_advance> advances, bool expected) {
+  strand_([this, advances = std::move(advances), expected] {
+    for (const auto& a : advances) {
+      auto it = channels_.find(a.name);
+      if (it == channels_.end() || it->second.loading || it->second.id != a.id) continue;
+      auto& st = it->second;
+      if (expected) {
+        st.local_until = std::max(st.local_until, a.to_seq);
+      } else {
+        st.local_until = 0;
+        if (st.target > st.head) fetch(a.name);
       }
     }
   });
@@ -191,10 +208,10 @@ void hub::send_reset(channel_state& st, const std::string& name, std::uint64_t i
   if (st.id != 0) epoch = st.epoch;
   counters_.resets.fetch_add(1, std::memory_order_relaxed);
   s.deliver(id,
-            batch_of({control(frame::kind::reset,
-                              protocol::reset(name, epoch, first, std::max(st.head, st.target),
-                                              reason, missed),
-                              first - 1)}),
+            batch_of({control(
+                frame::kind::reset,
+                protocol::reset(name, epoch, first, std::max(st.head, st.target), reason, missed),
+                first - 1)}),
             false);
 }
 
@@ -214,8 +231,8 @@ void hub::forget_if_idle(const std::string& name) {
   if (it == channels_.end()) return;
   const auto& st = it->second;
   // In-flight reads find the channel gone and drop their results.
-  if (st.subs.empty() && st.catching.empty() && st.waiting.empty() && !st.loading &&
-      !st.fetching && !st.filling) {
+  if (st.subs.empty() && st.catching.empty() && st.waiting.empty() && !st.loading && !st.fetching &&
+      !st.filling) {
     channels_.erase(it);
   }
 }
@@ -273,7 +290,8 @@ void hub::advance(const std::string& name, const storage::channel_advance& a) {
   if (a.id < st.id) return;  // an older incarnation's news
   if (a.id > st.id) new_incarnation(st, name, a);
   st.target = std::max(st.target, a.to_seq);
-  if (st.target > st.head) fetch(name);
+  // Our own commit in flight will hand these over itself: no read back.
+  if (st.target > st.head && st.target > st.local_until) fetch(name);
 }
 
 void hub::new_incarnation(channel_state& st, const std::string& name,
@@ -283,6 +301,7 @@ void hub::new_incarnation(channel_state& st, const std::string& name,
   st.id = a.id;
   st.epoch = a.epoch;
   st.head = st.target = 0;
+  st.local_until = 0;
   st.first_seq = 1;
   st.ring.clear();
   st.ring_bytes = 0;

@@ -81,6 +81,10 @@ class hub {
   void on_notify(std::vector<storage::channel_advance> advances);
   // From this node's writer: messages just committed.
   void on_committed(std::vector<storage::committed_message> messages);
+  // From this node's writer, before its COMMIT: these heads are about to exist
+  // and will arrive through on_committed (`expected`), or will not after all.
+  // While expected, their NOTIFY does not trigger a read back.
+  void on_local(std::vector<storage::channel_advance> advances, bool expected);
   // The LISTEN connection was (re)opened: anything may have been missed.
   void on_listener_connected();
 
@@ -111,6 +115,7 @@ class hub {
     bool loading = true;           // head being read from PostgreSQL
     bool fetching = false;         // a live range read is in flight
     bool filling = false;          // a replay range read is in flight
+    storage::seq_t local_until = 0;  // our own commit in flight reaches this seq (of `id`)
     std::vector<storage::channel_advance> early;  // advances seen while loading
     std::vector<pending> waiting;                 // subscribes that arrive while loading
     std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs;  // live

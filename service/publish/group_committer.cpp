@@ -16,10 +16,11 @@ std::size_t bytes_of(const storage::publish_request& r) {
 }  // namespace
 
 group_committer::group_committer(const std::string& database_url, committed_fn on_committed,
-                                 committer_limits limits, batch_fn on_batch)
+                                 committer_limits limits, batch_fn on_batch, local_fn on_local)
     : publisher_(database_url),
       on_committed_(std::move(on_committed)),
       on_batch_(std::move(on_batch)),
+      on_local_(std::move(on_local)),
       limits_(limits),
       thread_([this] { run(); }) {}
 
@@ -89,7 +90,16 @@ void group_committer::run() {
       requests.push_back(std::move(p.request));
     }
     const auto started = clock::now();
-    auto out = publisher_.commit(requests);
+    // Tell the hub which heads this commit will reach before it happens, so
+    // that the NOTIFY of our own commit does not make it read them back.
+    std::vector<storage::channel_advance> announced;
+    auto out = publisher_.commit(requests, [&](const std::vector<storage::channel_advance>& a) {
+      if (!on_local_) return;
+      if (!announced.empty()) on_local_(std::move(announced), false);  // a retried attempt
+      announced = a;
+      on_local_(announced, true);
+    });
+    if (!announced.empty() && out.committed.empty()) on_local_(std::move(announced), false);
     const bool down = !out.outcomes.empty() && out.outcomes.front().failure &&
                       out.outcomes.front().failure->code == storage::errc::unavailable &&
                       out.committed.empty();

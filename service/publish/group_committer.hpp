@@ -33,9 +33,11 @@ class group_committer {
   using done_fn = std::function<void(storage::publish_outcome)>;
   using committed_fn = std::function<void(std::vector<storage::committed_message>)>;
   using batch_fn = std::function<void(std::size_t messages, std::chrono::microseconds took)>;
+  // Heads a batch is about to commit (`expected`), or no longer will (`!expected`).
+  using local_fn = std::function<void(std::vector<storage::channel_advance>, bool expected)>;
 
   group_committer(const std::string& database_url, committed_fn on_committed,
-                  committer_limits limits = {}, batch_fn on_batch = {});
+                  committer_limits limits = {}, batch_fn on_batch = {}, local_fn on_local = {});
   ~group_committer();  // commits what is queued, then joins
   group_committer(const group_committer&) = delete;
   group_committer& operator=(const group_committer&) = delete;
@@ -57,6 +59,7 @@ class group_committer {
   storage::pg_publisher publisher_;
   committed_fn on_committed_;
   batch_fn on_batch_;
+  local_fn on_local_;
   committer_limits limits_;
 
   mutable std::mutex mutex_;
