@@ -29,6 +29,13 @@ hub::hub(post_fn strand, post_after_fn timer, blocking_pool& pool,
       cache_(cache),
       limits_(limits) {}
 
+template <class Read, class Done>
+void hub::off_strand(Read read, Done done) {
+  pool_.post([this, read = std::move(read), done = std::move(done)](storage::pg_reader& db) {
+    strand_([result = read(db), done]() mutable { done(std::move(result)); });
+  });
+}
+
 // ---- public entry points: post to the strand ----
 
 void hub::subscribe(std::uint64_t id, std::weak_ptr<subscriber> who, std::string channel,
@@ -110,22 +117,20 @@ void hub::on_listener_connected() {
     for (const auto& [name, st] : channels_)
       if (!st.loading) names.push_back(name);
     if (names.empty()) return;
-    pool_.post([this, names = std::move(names)](storage::pg_reader& db) {
-      auto r = db.channels(names);
-      strand_([this, r = std::move(r)] {
-        if (!r) {
-          log::warn("hub", "re-reading heads failed error=\"{}\"", r.err().message);
-          return;  // the listener reconnects again, and calls us again
-        }
-        for (const auto& c : r.value()) {
-          auto it = channels_.find(c.name);
-          if (it != channels_.end() && it->second.id == c.id) {
-            it->second.first_seq = std::max(it->second.first_seq, c.first_seq);
-          }
-          advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
-        }
-      });
-    });
+    off_strand([names](storage::pg_reader& db) { return db.channels(names); },
+               [this](storage::result<std::vector<storage::channel_info>> r) {
+                 if (!r) {
+                   log::warn("hub", "re-reading heads failed error=\"{}\"", r.err().message);
+                   return;  // the listener reconnects again, and calls us again
+                 }
+                 for (const auto& c : r.value()) {
+                   auto it = channels_.find(c.name);
+                   if (it != channels_.end() && it->second.id == c.id) {
+                     it->second.first_seq = std::max(it->second.first_seq, c.first_seq);
+                   }
+                   advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
+                 }
+               });
   });
 }
 
@@ -238,10 +243,10 @@ void hub::forget_if_idle(const std::string& name) {
 }
 
 void hub::load(const std::string& name) {
-  pool_.post([this, name](storage::pg_reader& db) {
-    auto info = db.channel(name);
-    strand_([this, name, info = std::move(info)]() mutable { on_loaded(name, std::move(info)); });
-  });
+  off_strand([name](storage::pg_reader& db) { return db.channel(name); },
+             [this, name](storage::result<storage::channel_info> info) {
+               on_loaded(name, std::move(info));
+             });
 }
 
 void hub::on_loaded(const std::string& name, storage::result<storage::channel_info> info) {
@@ -321,12 +326,11 @@ void hub::fetch(const std::string& name) {
   if (st.fetching) return;
   st.fetching = true;
   counters_.fetches.fetch_add(1, std::memory_order_relaxed);
-  pool_.post([this, name, id = st.id, after = st.head, to = st.target](storage::pg_reader& db) {
-    auto rows = db.read_range(id, after, to, fetch_page);
-    strand_([this, name, id, rows = std::move(rows)]() mutable {
-      on_fetched(name, id, std::move(rows));
-    });
-  });
+  off_strand([id = st.id, after = st.head, to = st.target](
+                 storage::pg_reader& db) { return db.read_range(id, after, to, fetch_page); },
+             [this, name, id = st.id](storage::result<std::vector<storage::stored_message>> rows) {
+               on_fetched(name, id, std::move(rows));
+             });
 }
 
 void hub::on_fetched(const std::string& name, storage::channel_id id,
@@ -451,13 +455,14 @@ void hub::replay_next(const std::string& name, std::uint64_t id) {
   }
   if (!cache_) return fill(name, id);
   c.reading = true;
-  pool_.post([this, name, id, chan = st.id, after = c.last, to = st.head,
-              page = limits_.page_messages](storage::pg_reader&) {
-    auto rows = cache_->read(chan, after, to, page);
-    strand_([this, name, id, chan, rows = std::move(rows)]() mutable {
-      on_cache_page(name, id, chan, std::move(rows));
-    });
-  });
+  // RocksDB scans run on the pool too, off the I/O threads.
+  off_strand(
+      [this, chan = st.id, after = c.last, to = st.head](storage::pg_reader&) {
+        return cache_->read(chan, after, to, limits_.page_messages);
+      },
+      [this, name, id, chan = st.id](storage::result<std::vector<storage::stored_message>> rows) {
+        on_cache_page(name, id, chan, std::move(rows));
+      });
 }
 
 void hub::on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
@@ -490,12 +495,12 @@ void hub::fill(const std::string& name, std::uint64_t id) {
   st.filling = true;
   const storage::seq_t after = st.catching.at(id).last;
   counters_.replay_pg_queries.fetch_add(1, std::memory_order_relaxed);
-  pool_.post([this, name, chan = st.id, after, to = st.head](storage::pg_reader& db) {
-    auto rows = db.read_range(chan, after, to, fetch_page);
-    strand_([this, name, chan, after, rows = std::move(rows)]() mutable {
-      on_filled(name, chan, after, std::move(rows));
-    });
-  });
+  off_strand([chan = st.id, after, to = st.head](
+                 storage::pg_reader& db) { return db.read_range(chan, after, to, fetch_page); },
+             [this, name, chan = st.id,
+              after](storage::result<std::vector<storage::stored_message>> rows) {
+               on_filled(name, chan, after, std::move(rows));
+             });
 }
 
 void hub::on_filled(const std::string& name, storage::channel_id chan, storage::seq_t after,

@@ -154,6 +154,9 @@ class hub {
   frame_ptr encode(const channel_state& st, const std::string& name,
                    const storage::stored_message& m) const;
   void forget_if_idle(const std::string& name);
+  // Runs read(db) on the blocking pool, then done(result) back on the strand.
+  template <class Read, class Done>
+  void off_strand(Read read, Done done);
   void set_count(const std::string& name, const channel_state& st);
 
   post_fn strand_;

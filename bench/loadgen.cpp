@@ -1,0 +1,571 @@
+// seqcast-loadgen: the load generator behind bench/run.sh.
+//
+//   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate)
+//   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
+//   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
+//
+// One single-threaded io_context per process; every result is one JSON object on stdout.
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// ---- small helpers ----------------------------------------------------------
+
+struct args {
+  std::map<std::string, std::string> values;
+  std::string get(const std::string& key, const std::string& fallback) const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : it->second;
+  }
+  long long num(const std::string& key, long long fallback) const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : std::stoll(it->second);
+  }
+  double real(const std::string& key, double fallback) const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : std::stod(it->second);
+  }
+  bool has(const std::string& key) const { return values.count(key) != 0; }
+};
+
+args parse_args(int argc, char** argv) {
+  args a;
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k.rfind("--", 0) != 0) continue;
+    k = k.substr(2);
+    if (i + 1 < argc && std::string_view(argv[i + 1]).rfind("--", 0) != 0) {
+      a.values[k] = argv[++i];
+    } else {
+      a.values[k] = "1";
+    }
+  }
+  return a;
+}
+
+struct host_port {
+  std::string host, port, path;
+};
+
+// "http://127.0.0.1:8080/x" or "ws://..." -> host, port, path.
+host_port split_url(std::string url) {
+  host_port hp;
+  auto scheme = url.find("://");
+  if (scheme != std::string::npos) url = url.substr(scheme + 3);
+  auto slash = url.find('/');
+  hp.path = slash == std::string::npos ? "/" : url.substr(slash);
+  auto hostport = url.substr(0, slash);
+  auto colon = hostport.rfind(':');
+  hp.host = hostport.substr(0, colon);
+  hp.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  return hp;
+}
+
+std::int64_t now_us_wall() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double seconds_since(steady::time_point t0) {
+  return std::chrono::duration<double>(steady::now() - t0).count();
+}
+
+// Percentile of an unsorted sample (sorts it in place once).
+struct percentiles {
+  std::vector<std::int64_t> v;
+  bool sorted = false;
+  std::int64_t at(double q) {
+    if (v.empty()) return 0;
+    if (!sorted) {
+      std::sort(v.begin(), v.end());
+      sorted = true;
+    }
+    auto idx = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+  }
+};
+
+double cpu_seconds_self() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+std::string make_payload(std::size_t bytes) {
+  // A JSON object of exactly `bytes` bytes (at least 8): {"p":"xxx..."}
+  const std::size_t overhead = 8;
+  std::size_t n = bytes > overhead ? bytes - overhead : 0;
+  return "{\"p\":\"" + std::string(n, 'x') + "\"}";
+}
+
+// ---- publish ----------------------------------------------------------------
+
+struct publish_stats {
+  std::uint64_t acked = 0, errors = 0, requests = 0;
+  percentiles latency_us;
+};
+
+awaitable<void> publisher(int index, const args& a, publish_stats& st, steady::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto hp = split_url(a.get("url", "http://127.0.0.1:8080"));
+  const int channels = static_cast<int>(a.num("channels", 1));
+  const int batch = static_cast<int>(a.num("batch", 0));
+  const int publishers = static_cast<int>(a.num("publishers", 1));
+  const double rate = a.real("rate", 0);  // total offered msgs/s over all publishers; 0 = open loop
+  const std::string prefix = a.get("prefix", "bench-");
+  const std::string payload = make_payload(static_cast<std::size_t>(a.num("payload-bytes", 200)));
+
+  tcp::resolver resolver(ex);
+  beast::tcp_stream stream(ex);
+  auto endpoints = co_await resolver.async_resolve(hp.host, hp.port, use_awaitable);
+  co_await stream.async_connect(endpoints, use_awaitable);
+  stream.socket().set_option(tcp::no_delay(true));
+
+  http::request<http::string_body> req;
+  req.version(11);
+  req.method(http::verb::post);
+  req.set(http::field::host, hp.host);
+  req.set(http::field::content_type, "application/json");
+  if (a.has("key")) req.set(http::field::authorization, "Bearer " + a.get("key", ""));
+  int next_channel = index % channels;
+  if (batch > 0) {
+    req.target("/v1/publish");
+  }
+  beast::flat_buffer buf;
+  const auto interval = rate > 0 ? std::chrono::duration<double>(publishers * (batch > 0 ? batch : 1) / rate)
+                                 : std::chrono::duration<double>(0);
+  auto next_send = steady::now() + std::chrono::duration_cast<steady::duration>(interval * index / publishers);
+  asio::steady_timer timer(ex);
+  long long count = a.num("count", 0);  // requests per publisher; 0 = until the deadline
+  while (steady::now() < deadline) {
+    if (a.has("count") && count-- <= 0) break;
+    if (rate > 0) {
+      timer.expires_at(next_send);
+      co_await timer.async_wait(use_awaitable);
+      next_send += std::chrono::duration_cast<steady::duration>(interval);
+      if (steady::now() >= deadline) break;
+    }
+    if (batch > 0) {
+      std::string body = "{\"messages\":[";
+      for (int i = 0; i < batch; ++i) {
+        if (i) body += ',';
+        body += fmt::format(R"({{"channel":"{}{}","data":{}}})", prefix, next_channel, payload);
+        next_channel = (next_channel + publishers) % channels;
+      }
+      body += "]}";
+      req.body() = std::move(body);
+    } else {
+      req.target(fmt::format("/v1/channels/{}{}/messages", prefix, next_channel));
+      next_channel = (next_channel + publishers) % channels;
+      req.body() = payload;
+    }
+    req.prepare_payload();
+    auto t0 = steady::now();
+    http::response<http::string_body> res;
+    boost::system::error_code ec;
+    co_await http::async_write(stream, req, asio::redirect_error(use_awaitable, ec));
+    if (!ec) co_await http::async_read(stream, buf, res, asio::redirect_error(use_awaitable, ec));
+    ++st.requests;
+    if (ec) {
+      ++st.errors;
+      break;
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count();
+    if (res.result_int() == 201 || res.result_int() == 200) {
+      st.acked += static_cast<std::uint64_t>(batch > 0 ? batch : 1);
+      st.latency_us.v.push_back(us);
+    } else {
+      ++st.errors;
+      if (st.errors < 4) fmt::print(stderr, "publish: HTTP {}: {}\n", res.result_int(), res.body());
+    }
+    if (!res.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+int run_publish(const args& a) {
+  asio::io_context ioc(1);
+  publish_stats st;
+  const double secs = a.real("seconds", 5);
+  const int n = static_cast<int>(a.num("publishers", 1));
+  auto t0 = steady::now();
+  auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(secs));
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(ioc, publisher(i, a, st, deadline), [&st](std::exception_ptr e) {
+      if (e) {
+        ++st.errors;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          fmt::print(stderr, "publisher: {}\n", ex.what());
+        }
+      }
+    });
+  }
+  ioc.run();
+  double elapsed = seconds_since(t0);
+  fmt::print(
+      R"({{"mode":"publish","publishers":{},"channels":{},"batch":{},"payload_bytes":{},"seconds":{:.3f},)"
+      R"("acked":{},"requests":{},"msgs_per_s":{:.1f},"ack_p50_us":{},"ack_p99_us":{},"errors":{},"loadgen_cpu_s":{:.3f}}})"
+      "\n",
+      n, a.num("channels", 1), a.num("batch", 0), a.num("payload-bytes", 200), elapsed, st.acked, st.requests,
+      static_cast<double>(st.acked) / elapsed, st.latency_us.at(0.50), st.latency_us.at(0.99), st.errors,
+      cpu_seconds_self());
+  return 0;
+}
+
+// ---- subscribe --------------------------------------------------------------
+
+// "2024-01-02T03:04:05.123456Z" -> µs since the epoch. The date/time prefix
+// changes once a second, so its conversion is cached.
+struct ts_parser {
+  char cached[19] = {};
+  std::int64_t cached_s = 0;
+  bool valid = false;
+  std::int64_t parse(std::string_view ts) {
+    if (ts.size() < 20) return 0;
+    if (!valid || std::memcmp(cached, ts.data(), 19) != 0) {
+      std::tm tm{};
+      auto d = [&](std::size_t pos, std::size_t len) {
+        int v = 0;
+        for (std::size_t i = 0; i < len; ++i) v = v * 10 + (ts[pos + i] - '0');
+        return v;
+      };
+      tm.tm_year = d(0, 4) - 1900;
+      tm.tm_mon = d(5, 2) - 1;
+      tm.tm_mday = d(8, 2);
+      tm.tm_hour = d(11, 2);
+      tm.tm_min = d(14, 2);
+      tm.tm_sec = d(17, 2);
+      cached_s = static_cast<std::int64_t>(timegm(&tm));
+      std::memcpy(cached, ts.data(), 19);
+      valid = true;
+    }
+    std::int64_t frac = 0;
+    int digits = 0;
+    for (std::size_t i = 20; i < ts.size() && ts[i] >= '0' && ts[i] <= '9'; ++i, ++digits) frac = frac * 10 + (ts[i] - '0');
+    while (digits < 6) {
+      frac *= 10;
+      ++digits;
+    }
+    while (digits > 6) {
+      frac /= 10;
+      --digits;
+    }
+    return cached_s * 1'000'000 + frac;
+  }
+};
+
+struct subscribe_stats {
+  int connections = 0;
+  int connected = 0, subscribed = 0, done = 0, failed = 0, closed = 0;
+  std::uint64_t deliveries = 0, gaps = 0, duplicates = 0, resets = 0;
+  percentiles latency_us;
+  bool record_latency = true;
+  ts_parser ts;
+  steady::time_point ready_at{}, all_done_at{}, first_msg{}, last_msg{};
+  bool any_msg = false;
+};
+
+awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
+  const int channels = static_cast<int>(a.num("channels", 1));
+  const long long expect = a.num("expect", 0);
+  const std::string prefix = a.get("prefix", "bench-");
+  websocket::stream<beast::tcp_stream> ws(ex);
+  bool counted_done = false;
+  try {
+    tcp::resolver resolver(ex);
+    auto endpoints = co_await resolver.async_resolve(hp.host, hp.port, use_awaitable);
+    co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_awaitable);
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
+    ++st.connected;
+    std::string sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix, index % channels);
+    if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
+    sub += "}";
+    co_await ws.async_write(asio::buffer(sub), use_awaitable);
+    beast::flat_buffer buf;
+    long long last_seq = a.has("since") ? a.num("since", 0) : -1;
+    long long got = 0;
+    if (expect == 0) {
+      counted_done = true;
+      ++st.done;
+    }
+    for (;;) {
+      co_await ws.async_read(buf, use_awaitable);
+      auto data = buf.cdata();
+      std::string_view f(static_cast<const char*>(data.data()), data.size());
+      auto seq_pos = f.find("\"seq\":");
+      if (seq_pos != std::string_view::npos && f.find("\"type\":\"message\"") < seq_pos) {
+        long long seq = 0;
+        for (std::size_t i = seq_pos + 6; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i) seq = seq * 10 + (f[i] - '0');
+        if (last_seq < 0) {
+          last_seq = seq;  // first live message
+        } else if (seq <= last_seq) {
+          ++st.duplicates;
+        } else {
+          if (seq != last_seq + 1) ++st.gaps;
+          last_seq = seq;
+        }
+        ++got;
+        ++st.deliveries;
+        auto now = steady::now();
+        if (!st.any_msg) {
+          st.first_msg = now;
+          st.any_msg = true;
+        }
+        st.last_msg = now;
+        if (st.record_latency) {
+          auto ts_pos = f.find("\"ts\":\"", seq_pos);
+          if (ts_pos != std::string_view::npos) {
+            auto sent = st.ts.parse(f.substr(ts_pos + 6, 32));
+            st.latency_us.v.push_back(now_us_wall() - sent);
+          }
+        }
+        if (!counted_done && got >= expect) {
+          counted_done = true;
+          if (++st.done == st.connections) st.all_done_at = now;
+        }
+      } else if (f.find("\"type\":\"subscribed\"") != std::string_view::npos) {
+        if (++st.subscribed == st.connections) st.ready_at = steady::now();
+      } else if (f.find("\"type\":\"reset\"") != std::string_view::npos) {
+        ++st.resets;
+      }
+      buf.consume(buf.size());
+      if (counted_done && expect > 0 && !a.has("hold")) break;
+    }
+    co_await ws.async_close(websocket::close_code::normal, use_awaitable);
+  } catch (const std::exception& e) {
+    if (st.done + st.failed < st.connections) {
+      if (st.failed < 3) fmt::print(stderr, "subscriber {}: {}\n", index, e.what());
+    }
+    if (!counted_done) ++st.failed;
+  }
+  ++st.closed;
+}
+
+int run_subscribe(const args& a) {
+  asio::io_context ioc(1);
+  subscribe_stats st;
+  st.connections = static_cast<int>(a.num("connections", 1));
+  st.record_latency = !a.has("no-latency");
+  const int batch = static_cast<int>(a.num("connect-batch", 200));
+  const double timeout = a.real("timeout", 60);
+  const double hold = a.real("hold", 0);
+  const std::string ready_file = a.get("ready-file", "");
+  auto t0 = steady::now();
+
+  // Connect in batches: the next batch starts once the previous one subscribed.
+  asio::co_spawn(
+      ioc,
+      [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer t(ex);
+        for (int i = 0; i < st.connections; ++i) {
+          asio::co_spawn(ex, subscriber(i, a, st), asio::detached);
+          if ((i + 1) % batch == 0) {
+            while (st.subscribed + st.failed < i + 1 && seconds_since(t0) < timeout) {
+              t.expires_after(std::chrono::milliseconds(2));
+              co_await t.async_wait(use_awaitable);
+            }
+          }
+        }
+        while (st.subscribed + st.failed < st.connections && seconds_since(t0) < timeout) {
+          t.expires_after(std::chrono::milliseconds(2));
+          co_await t.async_wait(use_awaitable);
+        }
+        auto ready = steady::now();
+        if (st.ready_at == steady::time_point{}) st.ready_at = ready;
+        fmt::print(stderr, "subscribe: {} subscribed, {} failed after {:.2f} s\n", st.subscribed, st.failed,
+                   seconds_since(t0));
+        if (!ready_file.empty()) std::ofstream(ready_file) << st.subscribed << "\n";
+        auto end = ready + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(hold));
+        auto stop_at = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(timeout));
+        for (;;) {
+          auto now = steady::now();
+          if (now >= stop_at) break;
+          if (hold > 0 ? now >= end : st.done + st.failed >= st.connections) break;
+          t.expires_after(std::chrono::milliseconds(5));
+          co_await t.async_wait(use_awaitable);
+        }
+        ioc.stop();
+      },
+      asio::detached);
+  ioc.run();
+
+  const long long expect = a.num("expect", 0);
+  const double fraction = expect > 0 ? static_cast<double>(st.deliveries) /
+                                           (static_cast<double>(st.connections) * static_cast<double>(expect))
+                                     : 0.0;
+  const double to_all = st.done == st.connections && st.all_done_at != steady::time_point{}
+                            ? std::chrono::duration<double>(st.all_done_at - st.ready_at).count()
+                            : -1.0;
+  const double span = st.any_msg ? std::chrono::duration<double>(st.last_msg - st.first_msg).count() : 0.0;
+  fmt::print(
+      R"({{"mode":"subscribe","connections":{},"subscribed":{},"failed":{},"expect":{},"deliveries":{},)"
+      R"("delivered_fraction":{:.6f},"gaps":{},"duplicates":{},"resets":{},"seconds_to_all":{:.3f},)"
+      R"("delivery_span_s":{:.3f},"deliveries_per_s":{:.1f},"lat_p50_us":{},"lat_p99_us":{},"lat_p999_us":{},)"
+      R"("loadgen_cpu_s":{:.3f}}})"
+      "\n",
+      st.connections, st.subscribed, st.failed, expect, st.deliveries, fraction, st.gaps, st.duplicates, st.resets,
+      to_all, span, span > 0 ? static_cast<double>(st.deliveries) / span : 0.0, st.latency_us.at(0.50),
+      st.latency_us.at(0.99), st.latency_us.at(0.999), cpu_seconds_self());
+  std::fflush(stdout);
+  std::_Exit(0);  // skip tearing down thousands of sockets one handler at a time
+}
+
+// ---- raw-fanout -------------------------------------------------------------
+
+std::string ws_frame(std::size_t payload_bytes) {
+  std::string f;
+  f += static_cast<char>(0x81);  // FIN + text
+  if (payload_bytes < 126) {
+    f += static_cast<char>(payload_bytes);
+  } else if (payload_bytes < 65536) {
+    f += static_cast<char>(126);
+    f += static_cast<char>((payload_bytes >> 8) & 0xff);
+    f += static_cast<char>(payload_bytes & 0xff);
+  } else {
+    f += static_cast<char>(127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((payload_bytes >> (8 * i)) & 0xff);
+  }
+  f += std::string(payload_bytes, 'x');
+  return f;
+}
+
+int run_raw_fanout(const args& a) {
+  const int conns = static_cast<int>(a.num("connections", 1000));
+  const long long messages = a.num("messages", 200);
+  const std::size_t bytes = static_cast<std::size_t>(a.num("bytes", 200));
+  const int coalesce = static_cast<int>(std::max<long long>(1, a.num("coalesce", 1)));
+  const std::string frame = ws_frame(bytes);
+  std::string chunk;
+  for (int i = 0; i < coalesce; ++i) chunk += frame;
+
+  asio::io_context ioc(1);
+  tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  const long long total_bytes = static_cast<long long>(frame.size()) * messages * conns;
+
+  pid_t child = fork();
+  if (child == 0) {
+    // Receivers: C sockets, counting bytes until every frame arrived.
+    asio::io_context rx(1);
+    std::vector<std::unique_ptr<tcp::socket>> socks;
+    long long received = 0;
+    std::vector<std::vector<char>> bufs(static_cast<std::size_t>(conns), std::vector<char>(65536));
+    for (int i = 0; i < conns; ++i) {
+      socks.push_back(std::make_unique<tcp::socket>(rx));
+      socks.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    }
+    std::function<void(int)> read_one = [&](int i) {
+      auto& s = *socks[static_cast<std::size_t>(i)];
+      s.async_read_some(asio::buffer(bufs[static_cast<std::size_t>(i)]),
+                        [&, i](boost::system::error_code ec, std::size_t n) {
+                          received += static_cast<long long>(n);
+                          if (received >= total_bytes) rx.stop();
+                          if (!ec) read_one(i);
+                        });
+    };
+    for (int i = 0; i < conns; ++i) read_one(i);
+    rx.run();
+    std::_Exit(received >= total_bytes ? 0 : 1);
+  }
+  std::vector<tcp::socket> socks;
+  socks.reserve(static_cast<std::size_t>(conns));
+  for (int i = 0; i < conns; ++i) socks.push_back(acceptor.accept());
+  std::vector<int> fds;
+  for (auto& s : socks) fds.push_back(s.native_handle());
+
+  const double cpu0 = cpu_seconds_self();
+  auto t0 = steady::now();
+  long long writes = 0;
+  for (long long m = 0; m < messages; m += coalesce) {
+    const auto n = static_cast<std::size_t>(std::min<long long>(coalesce, messages - m)) * frame.size();
+    for (int fd : fds) {
+      std::size_t off = 0;
+      while (off < n) {
+        auto w = ::write(fd, chunk.data() + off, n - off);  // blocking socket: waits for the receiver
+        if (w <= 0) {
+          fmt::print(stderr, "raw-fanout: write failed\n");
+          return 1;
+        }
+        off += static_cast<std::size_t>(w);
+        ++writes;
+      }
+    }
+  }
+  const double send_s = seconds_since(t0);
+  const double cpu = cpu_seconds_self() - cpu0;
+  int status = 0;
+  waitpid(child, &status, 0);
+  const double wall = seconds_since(t0);
+  const double msgs = static_cast<double>(messages) * conns;
+  fmt::print(
+      R"({{"mode":"raw-fanout","connections":{},"messages_per_conn":{},"bytes":{},"coalesce":{},"writes":{},)"
+      R"("received_ok":{},"wall_s":{:.3f},"send_s":{:.3f},"msgs_per_s":{:.1f},"sender_cpu_s":{:.3f},)"
+      R"("sender_cpu_us_per_msg":{:.3f},"msgs_per_cpu_s":{:.1f}}})"
+      "\n",
+      conns, messages, bytes, coalesce, writes, WIFEXITED(status) && WEXITSTATUS(status) == 0, wall, send_s,
+      msgs / wall, cpu, cpu * 1e6 / msgs, msgs / cpu);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fmt::print(stderr, "usage: seqcast-loadgen publish|subscribe|raw-fanout [--options]\n");
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  const args a = parse_args(argc, argv);
+  try {
+    if (cmd == "publish") return run_publish(a);
+    if (cmd == "subscribe") return run_subscribe(a);
+    if (cmd == "raw-fanout") return run_raw_fanout(a);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "seqcast-loadgen: {}\n", e.what());
+    return 1;
+  }
+  fmt::print(stderr, "unknown command {}\n", cmd);
+  return 2;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's runs.jsonl into one table (stdout) and bench/results.json."""
+import json
+import statistics
+import sys
+from datetime import datetime, timezone
+
+runs_path, out_path, nproc, model, commit, command, runs = sys.argv[1:8]
+
+# scenario -> [(label, where, key)] ; where = "result" or "extra"
+FIGURES = {
+    "pg_insert_1row_c1": [("tx/s", "result", "tx_per_s")],
+    "pg_insert_1row_c8": [("tx/s", "result", "tx_per_s")],
+    "pg_insert_notify_c8": [("tx/s", "result", "tx_per_s")],
+    "pg_insert_100rows_c8": [("rows/s", "result", "rows_per_s")],
+    "raw_fanout_1000_coalesce1": [("msgs/s", "result", "msgs_per_s"),
+                                  ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
+    "raw_fanout_1000_coalesce10": [("msgs/s", "result", "msgs_per_s"),
+                                   ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
+    "mem_idle_1000": [("RSS bytes/conn", "extra", "rss_bytes_per_conn"), ("subscribed", "extra", "subscribed")],
+    "mem_idle_10000": [("RSS bytes/conn", "extra", "rss_bytes_per_conn"), ("subscribed", "extra", "subscribed")],
+    "fanout_1ch_1000sub_200mps": [
+        ("deliveries/s", "result", "deliveries_per_s"),
+        ("delivered fraction", "extra", "delivered_fraction_of_acked"),
+        ("gaps+dups", "result", "gaps"),
+        ("lat p50 µs", "result", "lat_p50_us"),
+        ("lat p99 µs", "result", "lat_p99_us"),
+        ("lat p999 µs", "result", "lat_p999_us"),
+        ("server CPU µs/delivery", "extra", "server_cpu_us_per_delivery"),
+    ],
+    "replay_50k_from_cache": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
+    "replay_50k_cache_deleted": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
+}
+PUBLISH = [("acked msgs/s", "result", "msgs_per_s"), ("ack p50 µs", "result", "ack_p50_us"),
+           ("ack p99 µs", "result", "ack_p99_us"), ("errors", "result", "errors"),
+           ("server CPU µs/publish", "extra", "server_cpu_us_per_publish")]
+
+rows = [json.loads(line) for line in open(runs_path) if line.strip()]
+order, by = [], {}
+for r in rows:
+    if r["scenario"] not in by:
+        order.append(r["scenario"])
+        by[r["scenario"]] = []
+    by[r["scenario"]].append(r)
+
+table = []
+for sc in order:
+    figs = FIGURES.get(sc, PUBLISH if sc.startswith("publish_") else [])
+    for label, where, key in figs:
+        vals = []
+        for r in by[sc]:
+            v = r.get(where, {}).get(key)
+            if key == "gaps" and v is not None:
+                v = v + r[where].get("duplicates", 0)
+            if v is not None:
+                vals.append(float(v))
+        if not vals:
+            continue
+        table.append({"scenario": sc, "figure": label, "median": statistics.median(vals),
+                      "min": min(vals), "max": max(vals), "runs": len(vals)})
+
+
+def fmt(v):
+    if v == int(v) and abs(v) >= 1:
+        return f"{int(v):,}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+header = f"machine: {nproc} cores, {model}; commit {commit}; command: {command}"
+print(header)
+w1 = max(len(t["scenario"]) for t in table)
+w2 = max(len(t["figure"]) for t in table)
+print(f"| {'scenario':<{w1}} | {'figure':<{w2}} | {'median':>12} | {'min – max':>25} | runs |")
+print(f"|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|{'-' * 14}:|{'-' * 27}:|-----:|")
+for t in table:
+    spread = f"{fmt(t['min'])} – {fmt(t['max'])}"
+    print(f"| {t['scenario']:<{w1}} | {t['figure']:<{w2}} | {fmt(t['median']):>12} | {spread:>25} | {t['runs']:>4} |")
+
+json.dump({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"nproc": int(nproc), "model": model}, "commit": commit, "command": command,
+           "table": table, "runs": rows}, open(out_path, "w"), indent=1)
+print(f"\nwritten: {out_path}")
