@@ -5,12 +5,7 @@
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
 // One single-threaded io_context per process; every result is one JSON object on stdout.
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
-
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +24,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -139,7 +139,8 @@ struct publish_stats {
   percentiles latency_us;
 };
 
-awaitable<void> publisher(int index, const args& a, publish_stats& st, steady::time_point deadline) {
+awaitable<void> publisher(int index, const args& a, publish_stats& st,
+                          steady::time_point deadline) {
   auto ex = co_await asio::this_coro::executor;
   const auto hp = split_url(a.get("url", "http://127.0.0.1:8080"));
   const int channels = static_cast<int>(a.num("channels", 1));
@@ -166,9 +167,11 @@ awaitable<void> publisher(int index, const args& a, publish_stats& st, steady::t
     req.target("/v1/publish");
   }
   beast::flat_buffer buf;
-  const auto interval = rate > 0 ? std::chrono::duration<double>(publishers * (batch > 0 ? batch : 1) / rate)
-                                 : std::chrono::duration<double>(0);
-  auto next_send = steady::now() + std::chrono::duration_cast<steady::duration>(interval * index / publishers);
+  const auto interval =
+      rate > 0 ? std::chrono::duration<double>(publishers * (batch > 0 ? batch : 1) / rate)
+               : std::chrono::duration<double>(0);
+  auto next_send =
+      steady::now() + std::chrono::duration_cast<steady::duration>(interval * index / publishers);
   asio::steady_timer timer(ex);
   long long count = a.num("count", 0);  // requests per publisher; 0 = until the deadline
   while (steady::now() < deadline) {
@@ -224,7 +227,8 @@ int run_publish(const args& a) {
   const double secs = a.real("seconds", 5);
   const int n = static_cast<int>(a.num("publishers", 1));
   auto t0 = steady::now();
-  auto deadline = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(secs));
+  auto deadline =
+      t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(secs));
   for (int i = 0; i < n; ++i) {
     asio::co_spawn(ioc, publisher(i, a, st, deadline), [&st](std::exception_ptr e) {
       if (e) {
@@ -243,9 +247,9 @@ int run_publish(const args& a) {
       R"({{"mode":"publish","publishers":{},"channels":{},"batch":{},"payload_bytes":{},"seconds":{:.3f},)"
       R"("acked":{},"requests":{},"msgs_per_s":{:.1f},"ack_p50_us":{},"ack_p99_us":{},"errors":{},"loadgen_cpu_s":{:.3f}}})"
       "\n",
-      n, a.num("channels", 1), a.num("batch", 0), a.num("payload-bytes", 200), elapsed, st.acked, st.requests,
-      static_cast<double>(st.acked) / elapsed, st.latency_us.at(0.50), st.latency_us.at(0.99), st.errors,
-      cpu_seconds_self());
+      n, a.num("channels", 1), a.num("batch", 0), a.num("payload-bytes", 200), elapsed, st.acked,
+      st.requests, static_cast<double>(st.acked) / elapsed, st.latency_us.at(0.50),
+      st.latency_us.at(0.99), st.errors, cpu_seconds_self());
   return 0;
 }
 
@@ -278,7 +282,8 @@ struct ts_parser {
     }
     std::int64_t frac = 0;
     int digits = 0;
-    for (std::size_t i = 20; i < ts.size() && ts[i] >= '0' && ts[i] <= '9'; ++i, ++digits) frac = frac * 10 + (ts[i] - '0');
+    for (std::size_t i = 20; i < ts.size() && ts[i] >= '0' && ts[i] <= '9'; ++i, ++digits)
+      frac = frac * 10 + (ts[i] - '0');
     while (digits < 6) {
       frac *= 10;
       ++digits;
@@ -318,7 +323,8 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
     co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
     ++st.connected;
-    std::string sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix, index % channels);
+    std::string sub =
+        fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix, index % channels);
     if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
     sub += "}";
     co_await ws.async_write(asio::buffer(sub), use_awaitable);
@@ -336,7 +342,8 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
       auto seq_pos = f.find("\"seq\":");
       if (seq_pos != std::string_view::npos && f.find("\"type\":\"message\"") < seq_pos) {
         long long seq = 0;
-        for (std::size_t i = seq_pos + 6; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i) seq = seq * 10 + (f[i] - '0');
+        for (std::size_t i = seq_pos + 6; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i)
+          seq = seq * 10 + (f[i] - '0');
         if (last_seq < 0) {
           last_seq = seq;  // first live message
         } else if (seq <= last_seq) {
@@ -414,11 +421,13 @@ int run_subscribe(const args& a) {
         }
         auto ready = steady::now();
         if (st.ready_at == steady::time_point{}) st.ready_at = ready;
-        fmt::print(stderr, "subscribe: {} subscribed, {} failed after {:.2f} s\n", st.subscribed, st.failed,
-                   seconds_since(t0));
+        fmt::print(stderr, "subscribe: {} subscribed, {} failed after {:.2f} s\n", st.subscribed,
+                   st.failed, seconds_since(t0));
         if (!ready_file.empty()) std::ofstream(ready_file) << st.subscribed << "\n";
-        auto end = ready + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(hold));
-        auto stop_at = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(timeout));
+        auto end = ready + std::chrono::duration_cast<steady::duration>(
+                               std::chrono::duration<double>(hold));
+        auto stop_at = t0 + std::chrono::duration_cast<steady::duration>(
+                                std::chrono::duration<double>(timeout));
         for (;;) {
           auto now = steady::now();
           if (now >= stop_at) break;
@@ -432,21 +441,24 @@ int run_subscribe(const args& a) {
   ioc.run();
 
   const long long expect = a.num("expect", 0);
-  const double fraction = expect > 0 ? static_cast<double>(st.deliveries) /
-                                           (static_cast<double>(st.connections) * static_cast<double>(expect))
-                                     : 0.0;
+  const double fraction =
+      expect > 0 ? static_cast<double>(st.deliveries) /
+                       (static_cast<double>(st.connections) * static_cast<double>(expect))
+                 : 0.0;
   const double to_all = st.done == st.connections && st.all_done_at != steady::time_point{}
                             ? std::chrono::duration<double>(st.all_done_at - st.ready_at).count()
                             : -1.0;
-  const double span = st.any_msg ? std::chrono::duration<double>(st.last_msg - st.first_msg).count() : 0.0;
+  const double span =
+      st.any_msg ? std::chrono::duration<double>(st.last_msg - st.first_msg).count() : 0.0;
   fmt::print(
       R"({{"mode":"subscribe","connections":{},"subscribed":{},"failed":{},"expect":{},"deliveries":{},)"
       R"("delivered_fraction":{:.6f},"gaps":{},"duplicates":{},"resets":{},"seconds_to_all":{:.3f},)"
       R"("delivery_span_s":{:.3f},"deliveries_per_s":{:.1f},"lat_p50_us":{},"lat_p99_us":{},"lat_p999_us":{},)"
       R"("loadgen_cpu_s":{:.3f}}})"
       "\n",
-      st.connections, st.subscribed, st.failed, expect, st.deliveries, fraction, st.gaps, st.duplicates, st.resets,
-      to_all, span, span > 0 ? static_cast<double>(st.deliveries) / span : 0.0, st.latency_us.at(0.50),
+      st.connections, st.subscribed, st.failed, expect, st.deliveries, fraction, st.gaps,
+      st.duplicates, st.resets, to_all, span,
+      span > 0 ? static_cast<double>(st.deliveries) / span : 0.0, st.latency_us.at(0.50),
       st.latency_us.at(0.99), st.latency_us.at(0.999), cpu_seconds_self());
   std::fflush(stdout);
   std::_Exit(0);  // skip tearing down thousands of sockets one handler at a time
@@ -519,11 +531,13 @@ int run_raw_fanout(const args& a) {
   auto t0 = steady::now();
   long long writes = 0;
   for (long long m = 0; m < messages; m += coalesce) {
-    const auto n = static_cast<std::size_t>(std::min<long long>(coalesce, messages - m)) * frame.size();
+    const auto n =
+        static_cast<std::size_t>(std::min<long long>(coalesce, messages - m)) * frame.size();
     for (int fd : fds) {
       std::size_t off = 0;
       while (off < n) {
-        auto w = ::write(fd, chunk.data() + off, n - off);  // blocking socket: waits for the receiver
+        auto w =
+            ::write(fd, chunk.data() + off, n - off);  // blocking socket: waits for the receiver
         if (w <= 0) {
           fmt::print(stderr, "raw-fanout: write failed\n");
           return 1;
@@ -544,8 +558,8 @@ int run_raw_fanout(const args& a) {
       R"("received_ok":{},"wall_s":{:.3f},"send_s":{:.3f},"msgs_per_s":{:.1f},"sender_cpu_s":{:.3f},)"
       R"("sender_cpu_us_per_msg":{:.3f},"msgs_per_cpu_s":{:.1f}}})"
       "\n",
-      conns, messages, bytes, coalesce, writes, WIFEXITED(status) && WEXITSTATUS(status) == 0, wall, send_s,
-      msgs / wall, cpu, cpu * 1e6 / msgs, msgs / cpu);
+      conns, messages, bytes, coalesce, writes, WIFEXITED(status) && WEXITSTATUS(status) == 0, wall,
+      send_s, msgs / wall, cpu, cpu * 1e6 / msgs, msgs / cpu);
   return 0;
 }
 

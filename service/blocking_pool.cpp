@@ -6,8 +6,10 @@
 namespace seqcast {
 
 blocking_pool::blocking_pool(const std::string& database_url, int threads) {
-  for (int i = 0; i < threads; ++i) readers_.push_back(std::make_unique<storage::pg_reader>(database_url));
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
+  for (int i = 0; i < threads; ++i)
+    readers_.push_back(std::make_unique<storage::pg_reader>(database_url));
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
 }
 
 blocking_pool::~blocking_pool() { stop(); }

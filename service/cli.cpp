@@ -1,6 +1,7 @@
 // The operator subcommands that talk to PostgreSQL directly: replay and channels.
 #include "cli.hpp"
 
+#include <fmt/format.h>
 #include <poll.h>
 
 #include <cstdio>
@@ -11,7 +12,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 #include "notify_codec.hpp"
 #include "pg_notification_source.hpp"
@@ -83,7 +83,8 @@ int replay(const command_line& cl) {
   if (follow) must(listen.connect());
 
   auto info = db.channel(name);
-  if (!info && info.err().code != storage::errc::not_found) throw std::runtime_error(info.err().message);
+  if (!info && info.err().code != storage::errc::not_found)
+    throw std::runtime_error(info.err().message);
   if (!info && !follow) {
     std::cerr << "seqcast: channel '" << name << "' not found\n";
     return 1;
@@ -100,7 +101,8 @@ int replay(const command_line& cl) {
     auto now = db.channel(name);
     if (!now) continue;  // not created yet, or deleted: wait for it
     if (now.value().id != c.id) {
-      if (c.id != 0) std::cerr << "seqcast: channel re-created with a new epoch; following it from seq 1\n";
+      if (c.id != 0)
+        std::cerr << "seqcast: channel re-created with a new epoch; following it from seq 1\n";
       c = now.value();
       after = std::max<storage::seq_t>(from, 1) - 1;
     }
@@ -119,8 +121,8 @@ int channels(const config& cfg) {
   fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", "CHANNEL", width, "EPOCH",
              "FIRST_SEQ", "LAST_SEQ", "MESSAGES", "BYTES");
   for (const auto& s : list) {
-    fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", s.info.name, width,
-               s.info.epoch, s.info.first_seq, s.info.last_seq, s.messages, s.bytes);
+    fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", s.info.name, width, s.info.epoch,
+               s.info.first_seq, s.info.last_seq, s.messages, s.bytes);
   }
   return 0;
 }
@@ -141,8 +143,7 @@ int drain(const command_line& cl) {
     target += "?window_seconds=" + std::to_string(int_option(cl, "window-seconds", 0));
   }
   std::string request = fmt::format(
-      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n", target,
-      rest);
+      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n", target, rest);
   if (!cl.settings.admin_key.empty()) {
     request += fmt::format("Authorization: Bearer {}\r\n", cl.settings.admin_key);
   }

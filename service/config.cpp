@@ -1,13 +1,13 @@
 // The settings of a seqcast process: parsing flags and environment, help, validation.
 #include "config.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace seqcast {
 
@@ -44,11 +44,12 @@ std::vector<std::string> to_list(std::string_view v) {
 }
 
 template <class T>
-setting int_setting(std::string_view name, std::string_view help, T config::*field,
-                    std::int64_t lo, std::int64_t hi) {
-  return {name, help,
-          [=](config& c, std::string_view v) { c.*field = static_cast<T>(to_int(name, v, lo, hi)); },
-          [=](const config& c) { return std::to_string(c.*field); }};
+setting int_setting(std::string_view name, std::string_view help, T config::*field, std::int64_t lo,
+                    std::int64_t hi) {
+  return {
+      name, help,
+      [=](config& c, std::string_view v) { c.*field = static_cast<T>(to_int(name, v, lo, hi)); },
+      [=](const config& c) { return std::to_string(c.*field); }};
 }
 
 setting string_setting(std::string_view name, std::string_view help, std::string config::*field,
@@ -129,8 +130,7 @@ const std::vector<setting>& settings() {
       int_setting("http_body_seconds", "seconds to deliver a request body once the header arrived",
                   &config::http_body_seconds, 1, 3600),
       int_setting("threads", "I/O threads (0 = one per core)", &config::threads, 0, 256),
-      int_setting("db_pool_size", "PostgreSQL connections for reads", &config::db_pool_size, 1,
-                  64),
+      int_setting("db_pool_size", "PostgreSQL connections for reads", &config::db_pool_size, 1, 64),
       string_setting("log_level", "debug, info, warn or error", &config::log_level),
       string_setting("log_format", "text (key=value) or json", &config::log_format),
   };
@@ -159,7 +159,7 @@ const setting* find_setting(std::string_view flag) {
 // Options of subcommands that are not settings; `true` = takes a value.
 const std::map<std::string_view, bool>& command_options() {
   static const std::map<std::string_view, bool> opts = {
-      {"--channel", true}, {"--from", true},  {"--to", true}, {"--follow", false},
+      {"--channel", true}, {"--from", true},           {"--to", true},         {"--follow", false},
       {"--url", true},     {"--window-seconds", true}, {"--no-migrate", false}};
   return opts;
 }
@@ -182,7 +182,8 @@ command_line parse_command_line(int argc, const char* const* argv) {
       return cl;
     }
     if (!a.starts_with("--")) {
-      if (!cl.command.empty()) throw std::invalid_argument(fmt::format("unexpected argument '{}'", a));
+      if (!cl.command.empty())
+        throw std::invalid_argument(fmt::format("unexpected argument '{}'", a));
       cl.command = a;
       continue;
     }
@@ -225,8 +226,8 @@ std::string help_text() {
       "Settings (flag, or environment variable; the flag wins):\n";
   const config defaults;
   for (const auto& s : settings()) {
-    out += fmt::format("  {:<28} {}\n  {:<28} {} [default: {}]\n", flag_of(s.name),
-                       env_of(s.name), "", s.help, s.show(defaults));
+    out += fmt::format("  {:<28} {}\n  {:<28} {} [default: {}]\n", flag_of(s.name), env_of(s.name),
+                       "", s.help, s.show(defaults));
   }
   out += "  --no-migrate                 serve: do not apply migrations at start\n";
   return out;

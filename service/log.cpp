@@ -1,12 +1,12 @@
 // Leveled logging on fmt, to stderr.
 #include "log.hpp"
 
+#include <fmt/chrono.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
-
-#include <fmt/chrono.h>
 
 namespace seqcast::log {
 
@@ -48,8 +48,9 @@ void write(level l, std::string_view component, std::string_view message) {
   auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(now);
   std::string line;
   if (json_) {
-    line = fmt::format("{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"component\":\"{}\",\"msg\":",
-                       ms, names[static_cast<int>(l)], component);
+    line = fmt::format(
+        "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"component\":\"{}\",\"msg\":", ms,
+        names[static_cast<int>(l)], component);
     append_json_string(line, message);
     line += "}\n";
   } else {

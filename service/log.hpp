@@ -3,9 +3,9 @@
 // error: an operator must act. Never log payloads or tokens. Thread-safe.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace seqcast::log {
 

@@ -9,24 +9,24 @@
 namespace seqcast {
 
 struct node_state {
-  std::atomic<bool> listener_connected{false};  // LISTEN connection up
-  std::atomic<bool> draining{false};            // SIGTERM or drain received: /readyz is 503
-  std::atomic<bool> upgrades_closed{false};     // new WebSocket/SSE connections are refused
-  std::atomic<bool> shutting_down{false};       // SIGTERM received: the process will exit
+  std::atomic<bool> listener_connected{false};      // LISTEN connection up
+  std::atomic<bool> draining{false};                // SIGTERM or drain received: /readyz is 503
+  std::atomic<bool> upgrades_closed{false};         // new WebSocket/SSE connections are refused
+  std::atomic<bool> shutting_down{false};           // SIGTERM received: the process will exit
   std::atomic<std::int64_t> requests_in_flight{0};  // HTTP requests not yet answered
-  std::atomic<bool> schema_current{false};      // migrations match this binary
+  std::atomic<bool> schema_current{false};          // migrations match this binary
 
-  std::atomic<std::uint64_t> connections{0};         // open WebSocket and SSE connections
-  std::atomic<std::uint64_t> http_connections{0};    // plain HTTP connections
-  std::atomic<std::uint64_t> refused_connections{0}; // over max_connections
-  std::atomic<std::uint64_t> subscriptions{0};       // active subscriptions on this node
-  std::atomic<std::uint64_t> publish_ok{0};          // messages acknowledged 201/200
-  std::atomic<std::uint64_t> publish_rejected{0};    // 4xx answers to publishes
-  std::atomic<std::uint64_t> publish_unavailable{0}; // 503 answers to publishes
+  std::atomic<std::uint64_t> connections{0};          // open WebSocket and SSE connections
+  std::atomic<std::uint64_t> http_connections{0};     // plain HTTP connections
+  std::atomic<std::uint64_t> refused_connections{0};  // over max_connections
+  std::atomic<std::uint64_t> subscriptions{0};        // active subscriptions on this node
+  std::atomic<std::uint64_t> publish_ok{0};           // messages acknowledged 201/200
+  std::atomic<std::uint64_t> publish_rejected{0};     // 4xx answers to publishes
+  std::atomic<std::uint64_t> publish_unavailable{0};  // 503 answers to publishes
   std::atomic<std::uint64_t> slow_consumer_closes{0};
   std::atomic<std::uint64_t> listener_reconnects{0};
 
-  std::atomic<std::int64_t> send_queue_bytes{0};    // bytes queued to all connections
+  std::atomic<std::int64_t> send_queue_bytes{0};  // bytes queued to all connections
 
   metrics::histogram publish_seconds{
       {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};

@@ -5,8 +5,8 @@
 
 namespace seqcast::web {
 
-std::string_view index_html();      // the live console at /
-std::string_view client_js();       // the bundled JS client at /v1/client.js
-std::string_view client_d_ts();     // its TypeScript declarations at /v1/client.d.ts
+std::string_view index_html();   // the live console at /
+std::string_view client_js();    // the bundled JS client at /v1/client.js
+std::string_view client_d_ts();  // its TypeScript declarations at /v1/client.d.ts
 
 }  // namespace seqcast::web

@@ -1,10 +1,10 @@
 // Applies the SQL migrations carried inside the binary, once each, in order.
 #include "migrator.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "pg_connection.hpp"
 
@@ -35,8 +35,7 @@ int latest_version(const std::vector<embedded_file>& files) {
   return v;
 }
 
-migration_report migrate(const std::string& database_url,
-                         const std::vector<embedded_file>& files) {
+migration_report migrate(const std::string& database_url, const std::vector<embedded_file>& files) {
   auto conn = open_connection(database_url);
   const int latest = latest_version(files);
   pqxx::nontransaction(*conn).exec(
@@ -49,10 +48,10 @@ migration_report migrate(const std::string& database_url,
     report.from_version = report.to_version = current_version(tx);
   }
   if (report.from_version > latest) {
-    throw std::runtime_error(fmt::format(
-        "the database is at schema version {}, newer than this seqcast knows ({}); "
-        "run a newer seqcast or point it at another database",
-        report.from_version, latest));
+    throw std::runtime_error(
+        fmt::format("the database is at schema version {}, newer than this seqcast knows ({}); "
+                    "run a newer seqcast or point it at another database",
+                    report.from_version, latest));
   }
   for (const auto& f : files) {
     const int v = version_of(f.name);
@@ -77,7 +76,8 @@ schema_state read_schema_state(const std::string& database_url) {
   if (tx.exec("SELECT to_regclass('seqcast_migrations') IS NOT NULL")[0][0].as<bool>()) {
     s.version = current_version(tx);
   }
-  if (s.version > 0) s.database_id = tx.exec("SELECT id FROM seqcast_identity")[0][0].as<std::string>();
+  if (s.version > 0)
+    s.database_id = tx.exec("SELECT id FROM seqcast_identity")[0][0].as<std::string>();
   return s;
 }
 

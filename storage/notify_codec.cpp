@@ -1,9 +1,9 @@
 // The NOTIFY payload format: which channels advanced to which seq.
 #include "notify_codec.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 namespace seqcast::storage {
 

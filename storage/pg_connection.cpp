@@ -1,12 +1,12 @@
 // Opening PostgreSQL connections and turning libpqxx exceptions into storage errors.
 #include "pg_connection.hpp"
 
-#include "types.hpp"
+#include <fmt/format.h>
 
 #include <atomic>
 #include <exception>
 
-#include <fmt/format.h>
+#include "types.hpp"
 
 namespace seqcast::storage {
 
@@ -59,7 +59,8 @@ error classify_current_exception(std::string_view what_we_did) {
   } catch (const pqxx::broken_connection& e) {
     return {errc::unavailable, fmt::format("{}: connection lost: {}", what_we_did, e.what())};
   } catch (const pqxx::in_doubt_error& e) {
-    return {errc::unavailable, fmt::format("{}: commit outcome unknown: {}", what_we_did, e.what())};
+    return {errc::unavailable,
+            fmt::format("{}: commit outcome unknown: {}", what_we_did, e.what())};
   } catch (const pqxx::sql_error& e) {
     auto code = is_unavailable_state(e.sqlstate()) ? errc::unavailable : errc::internal;
     return {code, fmt::format("{}: {} (sqlstate {})", what_we_did, e.what(), e.sqlstate())};

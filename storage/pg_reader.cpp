@@ -30,10 +30,8 @@ void prepare_statements(pqxx::connection& c) {
   c.prepare("first_young",
             "SELECT seq FROM messages WHERE channel_id = $1 AND seq >= $2 "
             "AND ts >= now() - make_interval(secs => $3::float8) ORDER BY seq LIMIT 1");
-  c.prepare("raise_first",
-            "UPDATE channels SET first_seq = $2 WHERE id = $1 AND first_seq < $2");
-  c.prepare("delete_old",
-            "DELETE FROM messages WHERE channel_id = $1 AND seq >= $2 AND seq < $3");
+  c.prepare("raise_first", "UPDATE channels SET first_seq = $2 WHERE id = $1 AND first_seq < $2");
+  c.prepare("delete_old", "DELETE FROM messages WHERE channel_id = $1 AND seq >= $2 AND seq < $3");
 }
 
 constexpr std::int64_t trim_lock_key = 0x5345514341535402;  // "SEQCAST" + 2
@@ -93,7 +91,7 @@ result<std::vector<channel_info>> pg_reader::channels(const std::vector<std::str
 }
 
 result<std::vector<stored_message>> pg_reader::read_range(channel_id id, seq_t after, seq_t to,
-                                                         std::size_t limit) {
+                                                          std::size_t limit) {
   return run("read messages", [&]() -> result<std::vector<stored_message>> {
     pqxx::nontransaction tx(*impl_->conn);
     std::vector<stored_message> out;
@@ -151,8 +149,8 @@ result<trim_report> pg_reader::trim(std::int64_t keep_messages, std::int64_t kee
           seq_t new_first = first;
           if (keep_messages > 0) new_first = std::max(new_first, last - keep_messages + 1);
           if (keep_seconds > 0) {
-            auto young = pqxx::nontransaction(c).exec_prepared("first_young", id, new_first,
-                                                               keep_seconds);
+            auto young =
+                pqxx::nontransaction(c).exec_prepared("first_young", id, new_first, keep_seconds);
             new_first = young.empty() ? last + 1 : std::max(new_first, young[0][0].as<seq_t>());
           }
           if (new_first <= first) continue;

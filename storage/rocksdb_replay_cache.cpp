@@ -1,15 +1,15 @@
 // The replay cache in RocksDB.
 #include "rocksdb_replay_cache.hpp"
 
-#include <limits>
-#include <mutex>
-#include <unordered_map>
-
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+
+#include <limits>
+#include <mutex>
+#include <unordered_map>
 
 #include "cache_key.hpp"
 
@@ -23,8 +23,8 @@ const std::string database_id_key = std::string(8, '\0') + "database_id";
 // A channel's footprint, estimated from what we wrote (and measured at open).
 struct channel_usage {
   std::uint64_t bytes = 0;
-  seq_t first = 0;  // oldest seq kept (approximately)
-  seq_t last = 0;   // newest seq written
+  seq_t first = 0;               // oldest seq kept (approximately)
+  seq_t last = 0;                // newest seq written
   std::uint64_t last_write = 0;  // write tick, for least-recently-written eviction
 };
 
@@ -45,7 +45,8 @@ std::string encode_value(const stored_message& m) {
 
 std::int64_t decode_ts(const rocksdb::Slice& v) {
   std::uint64_t ts = 0;
-  for (std::size_t i = 0; i < 8 && i < v.size(); ++i) ts = (ts << 8) | static_cast<unsigned char>(v[i]);
+  for (std::size_t i = 0; i < 8 && i < v.size(); ++i)
+    ts = (ts << 8) | static_cast<unsigned char>(v[i]);
   return static_cast<std::int64_t>(ts);
 }
 
@@ -134,7 +135,8 @@ void rocksdb_replay_cache::impl::measure_channels() {
   }
 }
 
-result<none> rocksdb_replay_cache::put(channel_id channel, const std::vector<stored_message>& messages) {
+result<none> rocksdb_replay_cache::put(channel_id channel,
+                                       const std::vector<stored_message>& messages) {
   if (messages.empty()) return none{};
   rocksdb::WriteBatch batch;
   std::uint64_t bytes = 0;
@@ -163,7 +165,8 @@ result<none> rocksdb_replay_cache::put(channel_id channel, const std::vector<sto
     u.bytes = new_bytes;
     u.first = new_first;
   }
-  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) return rocks_error("write", s);
+  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok())
+    return rocks_error("write", s);
   if (total_bytes_ > impl_->limits.max_bytes) evict_over_budget();
   return none{};
 }

@@ -13,8 +13,9 @@
 namespace seqcast::storage {
 
 struct cache_limits {
-  std::size_t channel_messages = 10000;   // newest messages kept per channel
-  std::uint64_t max_bytes = 256ull << 20;  // approximate total; least recently written channels go first
+  std::size_t channel_messages = 10000;  // newest messages kept per channel
+  std::uint64_t max_bytes = 256ull
+                            << 20;  // approximate total; least recently written channels go first
 };
 
 // Thread-safe for read(); put() and drop() are called by one writer (the ingest strand).

@@ -18,7 +18,8 @@ constexpr auto grace = std::chrono::seconds(5);  // for the last clients to go
 }  // namespace
 
 struct drainer::impl : std::enable_shared_from_this<drainer::impl> {
-  impl(net::io_context& io, session_registry& s) : strand(net::make_strand(io)), timer(strand), sessions(s) {}
+  impl(net::io_context& io, session_registry& s)
+      : strand(net::make_strand(io)), timer(strand), sessions(s) {}
 
   void begin(std::chrono::milliseconds w, std::function<void()> d) {
     timer.cancel();
@@ -38,10 +39,12 @@ struct drainer::impl : std::enable_shared_from_this<drainer::impl> {
     if (window.count() > 0 && elapsed < window) {
       due = static_cast<std::size_t>(static_cast<double>(targets.size()) *
                                      std::chrono::duration<double>(elapsed) /
-                                     std::chrono::duration<double>(window)) + 1;
+                                     std::chrono::duration<double>(window)) +
+            1;
       due = std::min(due, targets.size());
     }
-    const std::int64_t within = std::min<std::int64_t>(std::max<std::int64_t>(window.count(), 1), 1000);
+    const std::int64_t within =
+        std::min<std::int64_t>(std::max<std::int64_t>(window.count(), 1), 1000);
     for (; told < due; ++told) {
       if (auto s = targets[told].lock()) s->reconnect(within);
     }

@@ -27,7 +27,7 @@ class session_registry {
 
  private:
   mutable std::mutex mutex_;
-  std::uint64_t next_id_ = 1;                                       // guarded by mutex_
+  std::uint64_t next_id_ = 1;                                             // guarded by mutex_
   std::unordered_map<std::uint64_t, std::weak_ptr<drainable>> sessions_;  // guarded by mutex_
 };
 

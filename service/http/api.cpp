@@ -12,10 +12,9 @@ namespace seqcast::http {
 
 namespace {
 
-
 std::string result_json(const storage::publish_result& r) {
-  return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel),
-                     r.seq, quoted(r.epoch), text::rfc3339(r.ts_us));
+  return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel), r.seq,
+                     quoted(r.epoch), text::rfc3339(r.ts_us));
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -70,9 +69,8 @@ bool channel_route(std::string_view path, std::string& channel, std::string_view
 }  // namespace
 
 response error_response(int status, std::string_view code, std::string_view message) {
-  return json_response(status,
-                       fmt::format(R"({{"error":{{"code":{},"message":{}}}}})", quoted(code),
-                                   quoted(message)));
+  return json_response(status, fmt::format(R"({{"error":{{"code":{},"message":{}}}}})",
+                                           quoted(code), quoted(message)));
 }
 
 api::api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
@@ -106,10 +104,9 @@ void api::handle(request req, respond_fn respond) {
   if (path == "/readyz") {
     const bool ok = state_.ready();
     return respond(json_response(
-        ok ? 200 : 503,
-        fmt::format(R"({{"status":"{}","database":{},"schema":{},"draining":{}}})",
-                    ok ? "ready" : "unavailable", state_.listener_connected.load(),
-                    state_.schema_current.load(), state_.draining.load())));
+        ok ? 200 : 503, fmt::format(R"({{"status":"{}","database":{},"schema":{},"draining":{}}})",
+                                    ok ? "ready" : "unavailable", state_.listener_connected.load(),
+                                    state_.schema_current.load(), state_.draining.load())));
   }
   if (path == "/metrics") return respond(metrics());
   if (path == "/" || path == "/index.html") {
@@ -122,11 +119,12 @@ void api::handle(request req, respond_fn respond) {
     // The exact client build of this server: cacheable, revalidated by version.
     response r;
     const bool js = path == "/v1/client.js";
-    r.content_type = js ? "text/javascript; charset=utf-8" : "application/typescript; charset=utf-8";
+    r.content_type =
+        js ? "text/javascript; charset=utf-8" : "application/typescript; charset=utf-8";
     r.body = std::string(js ? web::client_js() : web::client_d_ts());
     r.headers.emplace_back("Cache-Control", "public, max-age=300");
-    r.headers.emplace_back("ETag", fmt::format("\"{}-{:x}\"", SEQCAST_VERSION,
-                                               std::hash<std::string>{}(r.body)));
+    r.headers.emplace_back(
+        "ETag", fmt::format("\"{}-{:x}\"", SEQCAST_VERSION, std::hash<std::string>{}(r.body)));
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
     return respond(std::move(r));
   }
@@ -231,9 +229,9 @@ void api::publish_batch(request req, respond_fn respond) {
       bad_message = "idempotency_key must be 1-128 printable ASCII characters";
     } else if (it.data.size() > static_cast<std::size_t>(cfg_.max_payload_bytes)) {
       state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
-      return respond(error_response(413, "payload_too_large",
-                                    fmt::format("a payload exceeds {} bytes",
-                                                cfg_.max_payload_bytes)));
+      return respond(
+          error_response(413, "payload_too_large",
+                         fmt::format("a payload exceeds {} bytes", cfg_.max_payload_bytes)));
     }
     if (!bad_code.empty()) {
       state_.publish_rejected.fetch_add(1, std::memory_order_relaxed);
@@ -270,10 +268,10 @@ void api::channel_info(const std::string& channel, respond_fn respond) {
     if (!info) return respond(storage_error_response(info.err()));
     const auto& c = info.value();
     respond(json_response(
-        200, fmt::format(
-                 R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"subscribers":{}}})",
-                 quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq,
-                 hub_.subscriber_count(channel))));
+        200,
+        fmt::format(R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"subscribers":{}}})",
+                    quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq,
+                    hub_.subscriber_count(channel))));
   });
 }
 
@@ -294,8 +292,8 @@ void api::admin_drain(const request& req, respond_fn respond) {
   if (auto w = text::query_param(req.query, "window_seconds")) {
     auto v = text::parse_uint(*w);
     if (!v || *v > 3600) {
-      return respond(error_response(400, "invalid_request",
-                                    "window_seconds must be an integer in [0, 3600]"));
+      return respond(
+          error_response(400, "invalid_request", "window_seconds must be an integer in [0, 3600]"));
     }
     window = *v;
   }
@@ -335,8 +333,7 @@ response api::metrics() const {
           state_.publish_unavailable.load());
   counter("seqcast_messages_ingested_total", "Messages handed to the hub.",
           h.messages_ingested.load());
-  counter("seqcast_deliveries_total", "Message frames handed to connections.",
-          h.deliveries.load());
+  counter("seqcast_deliveries_total", "Message frames handed to connections.", h.deliveries.load());
   counter("seqcast_ingest_fetches_total", "PostgreSQL range reads by live ingest.",
           h.fetches.load());
   counter("seqcast_replay_memory_messages_total", "Replayed messages served from memory.",

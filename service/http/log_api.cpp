@@ -64,12 +64,12 @@ void api::read_log(const std::string& channel, const request& req, respond_fn re
   const auto from = int_param(req.query, "from", bad);
   const auto limit = int_param(req.query, "limit", bad);
   if (bad || (limit && *limit == 0)) {
-    return respond(error_response(400, "invalid_request",
-                                  "from and limit must be positive integers"));
+    return respond(
+        error_response(400, "invalid_request", "from and limit must be positive integers"));
   }
   const bool ndjson = req.accept.find("application/x-ndjson") != std::string::npos;
-  pool_.post([this, channel, from, limit, ndjson, respond = std::move(respond)](
-                 storage::pg_reader& db) {
+  pool_.post([this, channel, from, limit, ndjson,
+              respond = std::move(respond)](storage::pg_reader& db) {
     auto info = db.channel(channel);
     if (!info) return respond(storage_error_response(info.err()));
     const auto& c = info.value();
@@ -87,9 +87,9 @@ void api::read_log(const std::string& channel, const request& req, respond_fn re
     auto rows = db.read_range(c.id, start - 1, c.last_seq, static_cast<std::size_t>(n));
     if (!rows) return respond(storage_error_response(rows.err()));
     const auto& got = rows.value();
-    std::string body = fmt::format(
-        R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"messages":[)",
-        quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq);
+    std::string body =
+        fmt::format(R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"messages":[)",
+                    quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq);
     for (std::size_t i = 0; i < got.size(); ++i) {
       body += fmt::format(R"({}{{"seq":{},"ts":"{}","data":)", i ? "," : "", got[i].seq,
                           text::rfc3339(got[i].ts_us));

@@ -1,6 +1,8 @@
 // Server-Sent Events: one subscription streamed as text/event-stream.
 #include "http/sse_session.hpp"
 
+#include <fmt/format.h>
+
 #include <atomic>
 
 #include <boost/asio/dispatch.hpp>
@@ -8,7 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
-#include <fmt/format.h>
 
 #include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
@@ -167,10 +168,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
 
   void do_write() {
     writing_ = true;
-    net::async_write(stream_, net::buffer(*queue_.front()),
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_write(ec);
-                     });
+    net::async_write(
+        stream_, net::buffer(*queue_.front()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {

@@ -37,9 +37,9 @@ struct hub_counters {
 };
 
 struct hub_limits {
-  std::size_t page_messages = 500;             // messages per replay page
-  std::size_t ring_messages = 1024;            // recent encoded frames kept per channel
-  std::size_t ring_bytes = 1 << 20;            // … and their bytes per channel
+  std::size_t page_messages = 500;   // messages per replay page
+  std::size_t ring_messages = 1024;  // recent encoded frames kept per channel
+  std::size_t ring_bytes = 1 << 20;  // … and their bytes per channel
 };
 
 // Runs on its own strand (every public method posts there first; all are
@@ -102,19 +102,19 @@ class hub {
   };
   struct catch_up {
     std::weak_ptr<subscriber> who;
-    storage::seq_t last = 0;     // last seq handed to it
-    bool reading = false;        // a cache read is in flight
-    bool waiting_more = false;   // a page was sent; waiting for more()
+    storage::seq_t last = 0;    // last seq handed to it
+    bool reading = false;       // a cache read is in flight
+    bool waiting_more = false;  // a page was sent; waiting for more()
   };
   struct channel_state {
     storage::channel_id id = 0;  // row of the current epoch; 0 = no history
     std::string epoch;
-    storage::seq_t first_seq = 1;  // oldest retained, as last read from PostgreSQL
-    storage::seq_t head = 0;       // last seq handed to subscribers
-    storage::seq_t target = 0;     // highest seq known to exist
-    bool loading = true;           // head being read from PostgreSQL
-    bool fetching = false;         // a live range read is in flight
-    bool filling = false;          // a replay range read is in flight
+    storage::seq_t first_seq = 1;    // oldest retained, as last read from PostgreSQL
+    storage::seq_t head = 0;         // last seq handed to subscribers
+    storage::seq_t target = 0;       // highest seq known to exist
+    bool loading = true;             // head being read from PostgreSQL
+    bool fetching = false;           // a live range read is in flight
+    bool filling = false;            // a replay range read is in flight
     storage::seq_t local_until = 0;  // our own commit in flight reaches this seq (of `id`)
     std::vector<storage::channel_advance> early;  // advances seen while loading
     std::vector<pending> waiting;                 // subscribes that arrive while loading
@@ -148,8 +148,8 @@ class hub {
   void on_filled(const std::string& name, storage::channel_id chan, storage::seq_t after,
                  storage::result<std::vector<storage::stored_message>> rows);
   void send_page(channel_state& st, std::uint64_t id, catch_up& c, std::vector<frame_ptr> frames);
-  void send_reset(channel_state& st, const std::string& name, std::uint64_t id,
-                  subscriber& s, std::string_view reason, storage::seq_t after);
+  void send_reset(channel_state& st, const std::string& name, std::uint64_t id, subscriber& s,
+                  std::string_view reason, storage::seq_t after);
   void promote(channel_state& st, std::uint64_t id);
   frame_ptr encode(const channel_state& st, const std::string& name,
                    const storage::stored_message& m) const;

@@ -13,10 +13,10 @@ namespace seqcast::hub {
 struct frame {
   enum class kind { message, subscribed, reset, error };
   kind type = kind::message;
-  std::int64_t seq = 0;        // the message's seq; 0 for control frames
-  std::string text;            // the WebSocket frame text (JSON)
-  std::int64_t reset_to = -1;  // reset or live-only subscribed: delivery continues after this
-  std::size_t data_offset = 0; // a message frame: where the raw payload starts in `text`
+  std::int64_t seq = 0;         // the message's seq; 0 for control frames
+  std::string text;             // the WebSocket frame text (JSON)
+  std::int64_t reset_to = -1;   // reset or live-only subscribed: delivery continues after this
+  std::size_t data_offset = 0;  // a message frame: where the raw payload starts in `text`
 
   // The payload as published (message frames: it ends the text, before the final '}').
   std::string_view data() const {

@@ -15,8 +15,7 @@ namespace seqcast::ingest {
 namespace net = boost::asio;
 
 struct notify_listener::impl : std::enable_shared_from_this<notify_listener::impl> {
-  impl(net::io_context& io, const std::string& url, blocking_pool& p, hub::hub& h,
-       node_state& st)
+  impl(net::io_context& io, const std::string& url, blocking_pool& p, hub::hub& h, node_state& st)
       : strand(net::make_strand(io)),
         descriptor(strand),
         timer(strand),
@@ -51,10 +50,9 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
   }
 
   void wait() {
-    descriptor.async_wait(net::posix::stream_descriptor::wait_read,
-                          [self = shared_from_this()](boost::system::error_code ec) {
-                            self->on_readable(ec);
-                          });
+    descriptor.async_wait(
+        net::posix::stream_descriptor::wait_read,
+        [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
   }
 
   void on_readable(boost::system::error_code ec) {

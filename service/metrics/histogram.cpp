@@ -1,9 +1,9 @@
 // A Prometheus histogram with fixed buckets.
 #include "metrics/histogram.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace seqcast::metrics {
 
@@ -12,8 +12,8 @@ histogram::histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
 }
 
 void histogram::observe(double value) {
-  const auto i = static_cast<std::size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  const auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) -
+                                          bounds_.begin());
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   sum_micro_.fetch_add(static_cast<std::uint64_t>(std::max(value, 0.0) * 1e6),
                        std::memory_order_relaxed);

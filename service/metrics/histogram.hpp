@@ -23,7 +23,7 @@ class histogram {
  private:
   std::vector<double> bounds_;
   std::array<std::atomic<std::uint64_t>, 17> counts_{};  // per bucket, +Inf last
-  std::atomic<std::uint64_t> sum_micro_{0};               // sum × 1e6, to stay atomic
+  std::atomic<std::uint64_t> sum_micro_{0};              // sum × 1e6, to stay atomic
 };
 
 }  // namespace seqcast::metrics

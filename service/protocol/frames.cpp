@@ -1,8 +1,9 @@
 // The WebSocket protocol's frames.
 #include "frames.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 #include "text/json_scan.hpp"
 #include "text/names.hpp"
@@ -47,8 +48,7 @@ std::string message(std::string_view channel, std::string_view epoch, std::int64
 }
 
 std::string reset(std::string_view channel, std::optional<std::string_view> epoch,
-                  std::int64_t first_seq,
-                  std::int64_t head, std::string_view reason,
+                  std::int64_t first_seq, std::int64_t head, std::string_view reason,
                   std::optional<std::pair<std::int64_t, std::int64_t>> missed) {
   return fmt::format(
       R"({{"type":"reset","channel":{},"epoch":{},"first_seq":{},"head":{},"reason":{},"missed":{}}})",

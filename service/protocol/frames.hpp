@@ -19,8 +19,7 @@ std::string subscribed(std::string_view channel, std::optional<std::string_view>
 std::string message(std::string_view channel, std::string_view epoch, std::int64_t seq,
                     std::int64_t ts_us, std::string_view payload);
 std::string reset(std::string_view channel, std::optional<std::string_view> epoch,
-                  std::int64_t first_seq,
-                  std::int64_t head, std::string_view reason,
+                  std::int64_t first_seq, std::int64_t head, std::string_view reason,
                   std::optional<std::pair<std::int64_t, std::int64_t>> missed);
 std::string error(std::string_view code, std::string_view message,
                   std::optional<std::string_view> channel = std::nullopt);

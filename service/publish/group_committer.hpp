@@ -14,9 +14,9 @@
 namespace seqcast::publish {
 
 struct committer_limits {
-  std::size_t max_batch_requests = 1000;       // requests per transaction
-  std::size_t max_batch_bytes = 8 << 20;       // payload bytes per transaction
-  std::size_t max_queued_bytes = 64 << 20;     // beyond this, publishes are refused (503)
+  std::size_t max_batch_requests = 1000;    // requests per transaction
+  std::size_t max_batch_bytes = 8 << 20;    // payload bytes per transaction
+  std::size_t max_queued_bytes = 64 << 20;  // beyond this, publishes are refused (503)
 };
 
 // Thread-safe. Owns the writer thread and its PostgreSQL connection.

@@ -61,13 +61,20 @@ bool scanner::parse_value() {
   skip_ws();
   if (pos_ >= s_.size()) return fail("unexpected end");
   switch (s_[pos_]) {
-    case '{': return parse_container('{', '}');
-    case '[': return parse_container('[', ']');
-    case '"': return parse_string(nullptr);
-    case 't': return parse_literal("true");
-    case 'f': return parse_literal("false");
-    case 'n': return parse_literal("null");
-    default: return parse_number();
+    case '{':
+      return parse_container('{', '}');
+    case '[':
+      return parse_container('[', ']');
+    case '"':
+      return parse_string(nullptr);
+    case 't':
+      return parse_literal("true");
+    case 'f':
+      return parse_literal("false");
+    case 'n':
+      return parse_literal("null");
+    default:
+      return parse_number();
   }
 }
 
@@ -161,10 +168,14 @@ bool scanner::parse_escape(std::string* decoded) {
     for (int i = 0; i < 4; ++i) {
       char h = s_[pos_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-      else return false;
+      if (h >= '0' && h <= '9')
+        v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<unsigned>(h - 'A' + 10);
+      else
+        return false;
     }
     return true;
   };
@@ -187,10 +198,20 @@ bool scanner::parse_utf8(std::string* decoded) {
   const auto b0 = static_cast<unsigned char>(s_[pos_]);
   int len;
   unsigned min, cp;
-  if (b0 >= 0xC2 && b0 <= 0xDF) { len = 2; min = 0x80; cp = b0 & 0x1F; }
-  else if (b0 >= 0xE0 && b0 <= 0xEF) { len = 3; min = 0x800; cp = b0 & 0x0F; }
-  else if (b0 >= 0xF0 && b0 <= 0xF4) { len = 4; min = 0x10000; cp = b0 & 0x07; }
-  else return fail("invalid UTF-8");
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+    min = 0x80;
+    cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    min = 0x800;
+    cp = b0 & 0x0F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    min = 0x10000;
+    cp = b0 & 0x07;
+  } else
+    return fail("invalid UTF-8");
   if (pos_ + static_cast<std::size_t>(len) > s_.size()) return fail("invalid UTF-8");
   for (int i = 1; i < len; ++i) {
     const auto b = static_cast<unsigned char>(s_[pos_ + static_cast<std::size_t>(i)]);
@@ -312,14 +333,26 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
+        if (c < 0x20)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);
     }
   }
   out += '"';

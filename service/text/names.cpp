@@ -1,10 +1,10 @@
 // Checks and decoding of what arrives in URLs and headers.
 #include "names.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace seqcast::text {
 
@@ -73,9 +73,8 @@ std::string rfc3339(std::int64_t ts_us) {
   std::time_t secs = static_cast<std::time_t>(ts_us / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts_us % 1000000);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts_us % 1000000);
 }
 
 }  // namespace seqcast::text

@@ -66,16 +66,14 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   void deliver(std::uint64_t subscription_id, hub::frame_batch frames, bool replay_page) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), subscription_id,
-                                   frames = std::move(frames), replay_page] {
-      self->on_deliver(subscription_id, *frames, replay_page);
-    });
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), subscription_id, frames = std::move(frames),
+               replay_page] { self->on_deliver(subscription_id, *frames, replay_page); });
   }
 
   void reconnect(std::int64_t within_ms) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), within_ms] {
-      self->begin_reconnect(within_ms);
-    });
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), within_ms] { self->begin_reconnect(within_ms); });
   }
 
  private:
@@ -109,12 +107,11 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     timeouts.idle_timeout = std::chrono::seconds(2 * s_.cfg.heartbeat_seconds + 5);
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(beast::http::field::server, "seqcast");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "seqcast"); }));
     ws_.read_message_max(static_cast<std::size_t>(s_.cfg.max_frame_bytes));
-    ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
-                                                    shared_from_this()));
+    ws_.async_accept(req,
+                     beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec) {
@@ -137,8 +134,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read,
-                                                      shared_from_this()));
+    ws_.async_read(buffer_,
+                   beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -253,9 +250,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     const auto before = queue_.bytes();
     queue_.clear(writing_);
     account(static_cast<std::int64_t>(queue_.bytes()) - static_cast<std::int64_t>(before));
-    ws_.async_close(websocket::close_reason(
-                        static_cast<websocket::close_code>(protocol::close_slow_consumer), "slow consumer"),
-                    [self = shared_from_this()](beast::error_code) {});
+    ws_.async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(protocol::close_slow_consumer),
+                                "slow consumer"),
+        [self = shared_from_this()](beast::error_code) {});
   }
 
   void do_write() {
@@ -286,8 +284,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   static void fail(beast::error_code ec, std::string_view what) {
     if (ec == net::error::operation_aborted || ec == websocket::error::closed ||
-        ec == beast::error::timeout || ec == net::error::eof ||
-        ec == net::error::connection_reset)
+        ec == beast::error::timeout || ec == net::error::eof || ec == net::error::connection_reset)
       return;
     log::debug("ws", "{} failed error=\"{}\"", what, ec.message());
   }
@@ -310,8 +307,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 }  // namespace
 
 void run_websocket_session(beast::tcp_stream stream,
-                           beast::http::request<beast::http::string_body> req,
-                           auth::reader reader, const http::services& services) {
+                           beast::http::request<beast::http::string_body> req, auth::reader reader,
+                           const http::services& services) {
   std::make_shared<websocket_session>(std::move(stream), std::move(reader), services)
       ->run(std::move(req));
 }

@@ -2,11 +2,11 @@
 // writers, idempotency, atomic batches, NOTIFY of IDs only, migrations.
 #include "pg_publisher.hpp"
 
-#include <map>
-#include <thread>
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
 
 #include "migrator.hpp"
 #include "notify_codec.hpp"
@@ -55,9 +55,9 @@ TEST(PgPublisher, GaplessUnderConcurrentWriters) {
   std::size_t total = 0;
   for (auto& [channel, seqs] : seen) {
     std::sort(seqs.begin(), seqs.end());
-    for (std::size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], static_cast<seq_t>(i + 1)) << channel;
-    EXPECT_EQ(db.scalar(fmt::format(
-                  "SELECT last_seq FROM channels WHERE name = '{}'", channel)),
+    for (std::size_t i = 0; i < seqs.size(); ++i)
+      ASSERT_EQ(seqs[i], static_cast<seq_t>(i + 1)) << channel;
+    EXPECT_EQ(db.scalar(fmt::format("SELECT last_seq FROM channels WHERE name = '{}'", channel)),
               std::to_string(seqs.size()));
     total += seqs.size();
   }
@@ -117,7 +117,8 @@ TEST(PgPublisher, ConcurrentDuplicatesPublishOnce) {
     threads.emplace_back([&] {
       pg_publisher pub(db.url());
       for (int i = 0; i < 50; ++i) {
-        std::vector<publish_request> batch{one("dup", fmt::format("{}", i), fmt::format("key{}", i))};
+        std::vector<publish_request> batch{
+            one("dup", fmt::format("{}", i), fmt::format("key{}", i))};
         auto out = pub.commit(batch);
         ASSERT_FALSE(out.outcomes[0].failure);
         EXPECT_EQ(out.outcomes[0].results[0].seq, i + 1);
@@ -148,7 +149,8 @@ TEST(PgPublisher, NotifyCarriesIdsNotData) {
       EXPECT_LT(p.size(), 8000u);
       for (auto& a : decode_notify(p)) got.push_back(a);
     }
-    if (got.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
+    if (got.size() < 2)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
   }
   ASSERT_EQ(got.size(), 2u);
   std::map<std::string, seq_t> heads;
@@ -160,12 +162,15 @@ TEST(PgPublisher, NotifyCarriesIdsNotData) {
 TEST(Migrator, SecondRunIsANoOpAndNewerSchemaIsRefused) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  const auto before = db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations");
+  const auto before =
+      db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations");
   auto r = migrate(db.url());
   EXPECT_EQ(r.from_version, r.to_version);
-  EXPECT_EQ(db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations"),
-            before);
-  db.scalar("INSERT INTO seqcast_migrations (version, name) VALUES (999, '999_future.sql') RETURNING 1");
+  EXPECT_EQ(
+      db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations"),
+      before);
+  db.scalar(
+      "INSERT INTO seqcast_migrations (version, name) VALUES (999, '999_future.sql') RETURNING 1");
   EXPECT_THROW(migrate(db.url()), std::runtime_error);
 }
 

@@ -1,9 +1,9 @@
 // The RocksDB replay cache: contiguous reads, holes, depth trim, identity, reopen.
 #include "rocksdb_replay_cache.hpp"
 
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 namespace seqcast::storage {
 namespace {
@@ -11,16 +11,16 @@ namespace {
 namespace fs = std::filesystem;
 
 struct temp_dir {
-  fs::path path = fs::temp_directory_path() /
-                  ("seqcast-cache-test-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter++));
+  fs::path path = fs::temp_directory_path() / ("seqcast-cache-test-" + std::to_string(::getpid()) +
+                                               "-" + std::to_string(counter++));
   ~temp_dir() { fs::remove_all(path); }
   static inline int counter = 0;
 };
 
 std::vector<stored_message> msgs(seq_t from, seq_t to) {
   std::vector<stored_message> out;
-  for (seq_t s = from; s <= to; ++s) out.push_back({s, 1000 + s, "{\"n\":" + std::to_string(s) + "}"});
+  for (seq_t s = from; s <= to; ++s)
+    out.push_back({s, 1000 + s, "{\"n\":" + std::to_string(s) + "}"});
   return out;
 }
 
@@ -93,8 +93,8 @@ TEST(RocksdbReplayCache, EvictsLeastRecentlyWrittenChannelsOverBudget) {
     ASSERT_TRUE(c.value()->put(ch, {{1, 0, big}}));
   }
   EXPECT_LE(c.value()->approximate_bytes(), 64u * 1024);
-  EXPECT_TRUE(c.value()->read(1, 0, 1, 1).value().empty());       // oldest evicted
-  EXPECT_EQ(c.value()->read(200, 0, 1, 1).value().size(), 1u);    // newest kept
+  EXPECT_TRUE(c.value()->read(1, 0, 1, 1).value().empty());     // oldest evicted
+  EXPECT_EQ(c.value()->read(200, 0, 1, 1).value().size(), 1u);  // newest kept
 }
 
 }  // namespace

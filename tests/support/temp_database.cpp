@@ -1,12 +1,12 @@
 // A fresh, migrated database on the test PostgreSQL.
 #include "support/temp_database.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 
-#include <fmt/format.h>
 #include <pqxx/pqxx>
 
 #include "migrator.hpp"

@@ -29,5 +29,5 @@ std::string with_database(const std::string& url, const std::string& name);
 
 }  // namespace seqcast::test
 
-#define SEQCAST_REQUIRE_DATABASE(db)                                               \
+#define SEQCAST_REQUIRE_DATABASE(db) \
   if ((db).url().empty()) GTEST_SKIP() << "SEQCAST_TEST_DATABASE_URL is not set"

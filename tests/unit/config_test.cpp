@@ -1,9 +1,9 @@
 // Settings: defaults, environment, flags winning over environment, and clear errors.
 #include "config.hpp"
 
-#include <cstdlib>
-
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 namespace seqcast {
 namespace {

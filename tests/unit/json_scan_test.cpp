@@ -7,8 +7,8 @@ namespace seqcast::json {
 namespace {
 
 TEST(JsonValidate, AcceptsEveryKindOfValue) {
-  for (std::string_view ok : {R"({"b":1, "a":[1,2]})", "[]", "{}", "0", "-0.5e+10", "true",
-                              "null", R"("\u00e9\ud83d\ude00\n")", " \t\n[1]\r\n", "\"é😀\""}) {
+  for (std::string_view ok : {R"({"b":1, "a":[1,2]})", "[]", "{}", "0", "-0.5e+10", "true", "null",
+                              R"("\u00e9\ud83d\ude00\n")", " \t\n[1]\r\n", "\"é😀\""}) {
     EXPECT_EQ(validate(ok, 64), std::nullopt) << ok;
   }
 }
@@ -21,8 +21,8 @@ TEST(JsonValidate, RefusesMalformedInput) {
 }
 
 TEST(JsonValidate, RefusesInvalidUtf8) {
-  for (std::string_view bad : {"\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xe2\x82\"",
-                               "\"\xf5\x80\x80\x80\""}) {
+  for (std::string_view bad :
+       {"\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xe2\x82\"", "\"\xf5\x80\x80\x80\""}) {
     EXPECT_NE(validate(bad, 64), std::nullopt);
   }
 }
@@ -36,9 +36,8 @@ TEST(JsonValidate, LimitsDepth) {
 
 TEST(ParseBatch, KeepsDataBytesAndDecodesStrings) {
   std::vector<batch_item> items;
-  const std::string body =
-      R"({"messages":[{"channel":"a\u0062","data":{"b":1, "a":[1,2]}},)"
-      R"( {"data" : "x" ,"channel":"c","idempotency_key":"k1","extra":[1]}]})";
+  const std::string body = R"({"messages":[{"channel":"a\u0062","data":{"b":1, "a":[1,2]}},)"
+                           R"( {"data" : "x" ,"channel":"c","idempotency_key":"k1","extra":[1]}]})";
   ASSERT_EQ(parse_batch(body, 64, items), std::nullopt);
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(items[0].channel, "ab");
@@ -50,10 +49,9 @@ TEST(ParseBatch, KeepsDataBytesAndDecodesStrings) {
 }
 
 TEST(ParseBatch, RefusesWrongShapes) {
-  for (std::string_view bad :
-       {"[]", "{}", R"({"messages":[]})", R"({"messages":{}})", R"({"messages":[{"data":1}]})",
-        R"({"messages":[{"channel":"a"}]})", R"({"messages":[{"channel":1,"data":1}]})",
-        R"({"messages":[1]})"}) {
+  for (std::string_view bad : {"[]", "{}", R"({"messages":[]})", R"({"messages":{}})",
+                               R"({"messages":[{"data":1}]})", R"({"messages":[{"channel":"a"}]})",
+                               R"({"messages":[{"channel":1,"data":1}]})", R"({"messages":[1]})"}) {
     std::vector<batch_item> items;
     EXPECT_NE(parse_batch(bad, 64, items), std::nullopt) << bad;
   }
