@@ -101,6 +101,10 @@ const std::vector<setting>& settings() {
       int_setting("heartbeat_seconds",
                   "seconds between app-level pings to clients (keep under proxies' 60 s idle)",
                   &config::heartbeat_seconds, 1, 3600),
+      int_setting("coalesce_ms",
+                  "milliseconds a live message may wait for others of its channel, to reach "
+                  "each connection in one write (less CPU per delivery; 0 = send at once)",
+                  &config::coalesce_ms, 0, 1000),
       int_setting("drain_delay_seconds",
                   "seconds after SIGTERM before clients are told to reconnect",
                   &config::drain_delay_seconds, 0, 3600),

@@ -88,7 +88,8 @@ int serve(const config& cfg) {
           if (!ec) f();
         });
       },
-      pool, cache.value().get());
+      pool, cache.value().get(),
+      hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
       [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },

@@ -13,6 +13,7 @@
 #include "log.hpp"
 #include "text/names.hpp"
 #include "ws/websocket_session.hpp"
+#include "ws/wire.hpp"
 
 namespace seqcast::http {
 
@@ -113,8 +114,23 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void on_upgrade(beast::error_code ec, std::size_t) {
     if (ec) return fail(ec, "read upgrade");
+    const auto& req = parser_->get();
+    if (req[bhttp::field::sec_websocket_version] != "13") {
+      auto r = error_response(426, "upgrade_required", "only WebSocket version 13 is spoken");
+      r.headers.emplace_back("Sec-WebSocket-Version", "13");
+      keep_alive_ = false;
+      return send(std::move(r));
+    }
+    std::string key(req[bhttp::field::sec_websocket_key]);
+    if (!ws::valid_client_key(key)) {
+      return send_error(400, "bad_request", "missing or malformed Sec-WebSocket-Key", false);
+    }
     stream_.expires_never();
-    ws::run_websocket_session(std::move(stream_), parser_->release(), std::move(reader_), s_);
+    // Bytes the client sent behind its request belong to the WebSocket.
+    const auto early = buffer_.cdata();
+    ws::run_websocket_session(stream_.release_socket(), std::move(key),
+                              std::string(static_cast<const char*>(early.data()), early.size()),
+                              std::move(reader_), s_);
   }
 
   void on_read(beast::error_code ec, std::size_t) {

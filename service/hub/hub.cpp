@@ -16,7 +16,7 @@ frame_batch batch_of(std::vector<frame_ptr> frames) {
 }
 
 frame_ptr control(frame::kind type, std::string text, std::int64_t reset_to = -1) {
-  return std::make_shared<const frame>(frame{type, 0, std::move(text), reset_to, 0});
+  return make_frame(frame{type, 0, std::move(text), reset_to, 0, {}});
 }
 
 }  // namespace
@@ -311,6 +311,7 @@ void hub::new_incarnation(channel_state& st, const std::string& name,
   st.ring.clear();
   st.ring_bytes = 0;
   if (old_id == 0) return;  // subscribers saw no history: nothing to reset
+  send_unsent(st);          // the old incarnation's last messages go before the reset
   if (cache_) cache_->drop(old_id);
   for (auto& [id, who] : st.subs) {
     if (auto s = who.lock()) send_reset(st, name, id, *s, "epoch_changed", 0);
@@ -375,8 +376,7 @@ frame_ptr hub::encode(const channel_state& st, const std::string& name,
                       const storage::stored_message& m) const {
   std::string text = protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload);
   const std::size_t offset = text.size() - m.payload.size() - 1;
-  return std::make_shared<const frame>(
-      frame{frame::kind::message, m.seq, std::move(text), -1, offset});
+  return make_frame(frame{frame::kind::message, m.seq, std::move(text), -1, offset, {}});
 }
 
 void hub::apply(channel_state& st, const std::string& name,
@@ -406,7 +406,7 @@ void hub::apply(channel_state& st, const std::string& name,
   for (const auto& m : fresh) {
     counters_.delivery_lag_seconds.observe(static_cast<double>(now_us - m.ts_us) / 1e6);
   }
-  fan_out(st, batch_of(std::move(frames)));
+  fan_out(st, name, std::move(frames));
 }
 
 void hub::remember(channel_state& st, const frame_ptr& f) {
@@ -419,7 +419,31 @@ void hub::remember(channel_state& st, const frame_ptr& f) {
   }
 }
 
-void hub::fan_out(channel_state& st, const frame_batch& frames) {
+void hub::fan_out(channel_state& st, const std::string& name, std::vector<frame_ptr> frames) {
+  if (limits_.coalesce.count() == 0) {
+    st.unsent = std::move(frames);
+    return send_unsent(st);
+  }
+  if (st.unsent.empty()) unsent_channels_.push_back(name);
+  st.unsent.insert(st.unsent.end(), std::make_move_iterator(frames.begin()),
+                   std::make_move_iterator(frames.end()));
+  if (send_armed_) return;
+  send_armed_ = true;
+  timer_(limits_.coalesce, [this] { send_all_unsent(); });
+}
+
+void hub::send_all_unsent() {
+  send_armed_ = false;
+  for (const auto& name : unsent_channels_) {
+    if (auto it = channels_.find(name); it != channels_.end()) send_unsent(it->second);
+  }
+  unsent_channels_.clear();
+}
+
+void hub::send_unsent(channel_state& st) {
+  if (st.unsent.empty()) return;
+  const auto frames = batch_of(std::move(st.unsent));
+  st.unsent.clear();
   std::uint64_t n = 0;
   for (auto it = st.subs.begin(); it != st.subs.end();) {
     if (auto s = it->second.lock()) {

@@ -40,6 +40,9 @@ struct hub_limits {
   std::size_t page_messages = 500;   // messages per replay page
   std::size_t ring_messages = 1024;  // recent encoded frames kept per channel
   std::size_t ring_bytes = 1 << 20;  // … and their bytes per channel
+  // Live messages wait up to this long for more of their channel, so each
+  // connection gets them in one write: a write costs far more than a frame.
+  std::chrono::milliseconds coalesce{0};
 };
 
 // Runs on its own strand (every public method posts there first; all are
@@ -123,6 +126,7 @@ class hub {
     std::vector<std::uint64_t> fill_waiters;
     std::deque<frame_ptr> ring;  // recent message frames, ending at head
     std::size_t ring_bytes = 0;
+    std::vector<frame_ptr> unsent;  // live frames waiting out the coalescing window
   };
 
   void do_subscribe(pending p, const std::string& channel);
@@ -138,7 +142,10 @@ class hub {
                   storage::result<std::vector<storage::stored_message>> rows);
   void apply(channel_state& st, const std::string& name,
              std::vector<storage::stored_message>& rows);
-  void fan_out(channel_state& st, const frame_batch& frames);
+  // Hands frames to the live subscribers, now or at the end of the coalescing window.
+  void fan_out(channel_state& st, const std::string& name, std::vector<frame_ptr> frames);
+  void send_unsent(channel_state& st);
+  void send_all_unsent();
   void remember(channel_state& st, const frame_ptr& f);
 
   void replay_next(const std::string& name, std::uint64_t id);
@@ -166,6 +173,8 @@ class hub {
   hub_limits limits_;
   hub_counters counters_;
   std::unordered_map<std::string, channel_state> channels_;  // on the strand only
+  std::vector<std::string> unsent_channels_;                 // channels with unsent frames
+  bool send_armed_ = false;                                  // the coalescing timer runs
 
   mutable std::mutex counts_mutex_;
   std::unordered_map<std::string, std::size_t> counts_;  // guarded by counts_mutex_

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ws/wire.hpp"
+
 namespace seqcast::hub {
 
 // One encoded server frame, immutable and shared by every connection that sends it.
@@ -17,6 +19,7 @@ struct frame {
   std::string text;             // the WebSocket frame text (JSON)
   std::int64_t reset_to = -1;   // reset or live-only subscribed: delivery continues after this
   std::size_t data_offset = 0;  // a message frame: where the raw payload starts in `text`
+  ws::frame_header ws_head;     // `text` as a WebSocket frame is ws_head then text (see make_frame)
 
   // The payload as published (message frames: it ends the text, before the final '}').
   std::string_view data() const {
@@ -24,6 +27,13 @@ struct frame {
   }
 };
 using frame_ptr = std::shared_ptr<const frame>;
+
+// Seals a frame for sharing: its WebSocket header is computed once here, so
+// every connection sends the same bytes without encoding anything.
+inline frame_ptr make_frame(frame f) {
+  f.ws_head = ws::encode_header(ws::opcode::text, f.text.size());
+  return std::make_shared<const frame>(std::move(f));
+}
 using frame_batch = std::shared_ptr<const std::vector<frame_ptr>>;
 
 // Implemented by WebSocket and SSE sessions.

@@ -61,12 +61,22 @@ void group_committer::run() {
   using clock = std::chrono::steady_clock;
   auto backoff = std::chrono::milliseconds(100);
   clock::time_point retry_at{};
+  std::size_t last_batch = 0;
   for (;;) {
     std::deque<pending> batch;
     {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
+      // Under concurrency a commit answers a group whose members publish
+      // again within a round trip; without this wait they would trickle into
+      // the next commit while it is already under way and split into two
+      // alternating half-size groups, each paying a full WAL flush. A lone
+      // publisher (last_batch 1) never waits.
+      if (last_batch > 1 && queue_.size() < last_batch) {
+        cv_.wait_for(lock, limits_.regroup_wait,
+                     [&] { return stopping_ || queue_.size() >= last_batch; });
+      }
       std::size_t bytes = 0;
       while (!queue_.empty() && batch.size() < limits_.max_batch_requests &&
              (batch.empty() || bytes + queue_.front().bytes <= limits_.max_batch_bytes)) {
@@ -75,6 +85,7 @@ void group_committer::run() {
         queue_.pop_front();
       }
       queued_bytes_ -= bytes;
+      last_batch = batch.size();
     }
     // While the database is known to be down, answer at once rather than
     // letting every publish wait for a connect timeout.

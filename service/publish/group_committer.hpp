@@ -17,6 +17,9 @@ struct committer_limits {
   std::size_t max_batch_requests = 1000;    // requests per transaction
   std::size_t max_batch_bytes = 8 << 20;    // payload bytes per transaction
   std::size_t max_queued_bytes = 64 << 20;  // beyond this, publishes are refused (503)
+  // After a commit of several requests, wait at most this long for as many to
+  // queue again: the publishers just answered are about to send their next.
+  std::chrono::microseconds regroup_wait{1000};
 };
 
 // Thread-safe. Owns the writer thread and its PostgreSQL connection.

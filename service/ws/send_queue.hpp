@@ -25,6 +25,7 @@ class send_queue {
   std::size_t size() const { return items_.size(); }
   std::size_t bytes() const { return bytes_; }
   const T& front() const { return items_.front().first; }
+  const T& at(std::size_t i) const { return items_[i].first; }
 
   void pop() {
     bytes_ -= items_.front().second;
@@ -34,7 +35,7 @@ class send_queue {
   // Room for more history: a quarter of the limit or less is queued.
   bool below_low_water() const { return bytes_ <= limit_ / 4; }
 
-  // Frees every item but the first when `keep_front` (it is being written).
+  // Frees every item but the first when `keep_front` (it is partly written).
   void clear(bool keep_front) {
     while (items_.size() > (keep_front ? 1u : 0u)) {
       bytes_ -= items_.back().second;

@@ -1,15 +1,21 @@
 // One WebSocket client: its read loop, its subscriptions, its bounded send queue.
+//
+// The session speaks the wire format itself (ws/wire.hpp) on a plain socket.
+// That is what makes fan-out cheap: every frame it sends is shared, already
+// encoded (header included) by the hub, and everything queued goes out in one
+// gathered write — and because control frames (pong, ping, close) go through
+// the same queue, nothing else ever writes to the socket in between.
 #include "ws/websocket_session.hpp"
 
+#include <array>
 #include <atomic>
-#include <deque>
+#include <chrono>
 #include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
@@ -17,22 +23,29 @@
 #include "protocol/close_codes.hpp"
 #include "protocol/frames.hpp"
 #include "ws/send_queue.hpp"
+#include "ws/wire.hpp"
 
 namespace seqcast::ws {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = boost::beast::websocket;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr int max_client_depth = 16;
+constexpr std::size_t max_gather = 64;  // frames per write (two buffers each)
+constexpr auto close_timeout = std::chrono::seconds(5);
 
 std::atomic<std::uint64_t> next_subscription_id{1};
 
-hub::frame_ptr control(std::string text) {
-  return std::make_shared<const hub::frame>(
-      hub::frame{hub::frame::kind::error, 0, std::move(text), -1, 0});
+// A frame of our own (not from the hub): protocol JSON, a control frame, or
+// (with opcode nullopt) raw bytes such as the handshake response.
+hub::frame_ptr own_frame(std::string payload, std::optional<opcode> op = opcode::text) {
+  hub::frame f{hub::frame::kind::error, 0, std::move(payload), -1, 0, {}};
+  if (op) f.ws_head = encode_header(*op, f.text.size());
+  return std::make_shared<const hub::frame>(std::move(f));
 }
 
 // Runs on its own strand; kept alive by its pending handlers. The hub holds
@@ -41,118 +54,201 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
                           public hub::subscriber,
                           public drain::drainable {
  public:
-  websocket_session(beast::tcp_stream&& stream, auth::reader reader, const http::services& s)
-      : ws_(std::move(stream)),
+  websocket_session(tcp::socket socket, auth::reader reader, const http::services& s)
+      : socket_(std::move(socket)),
         s_(s),
         reader_(std::move(reader)),
-        heartbeat_(ws_.get_executor()),
-        drain_timer_(ws_.get_executor()),
+        in_(static_cast<std::size_t>(s.cfg.max_frame_bytes)),
+        heartbeat_(socket_.get_executor()),
+        drain_timer_(socket_.get_executor()),
         queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
     s_.state.connections.fetch_add(1, std::memory_order_relaxed);
   }
 
   ~websocket_session() override {
     if (registry_id_ != 0) s_.sessions.remove(registry_id_);
-    for (const auto& [channel, sub] : subs_) s_.hub.unsubscribe(sub.id, channel);
+    for (const auto& [id, sub] : subs_) s_.hub.unsubscribe(id, sub.channel);
     s_.state.subscriptions.fetch_sub(subs_.size(), std::memory_order_relaxed);
     s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
     account(-static_cast<std::int64_t>(queue_.bytes()));
   }
 
-  void run(beast::http::request<beast::http::string_body> req) {
-    net::dispatch(ws_.get_executor(), [self = shared_from_this(), req = std::move(req)]() mutable {
-      self->do_accept(std::move(req));
-    });
+  // `key` was validated by the caller; `early` holds bytes the client sent
+  // right behind its request.
+  void run(std::string key, std::string early) {
+    net::dispatch(socket_.get_executor(),
+                  [self = shared_from_this(), key = std::move(key),
+                   early = std::move(early)]() mutable { self->start(key, std::move(early)); });
   }
 
   void deliver(std::uint64_t subscription_id, hub::frame_batch frames, bool replay_page) override {
-    net::post(ws_.get_executor(),
+    net::post(socket_.get_executor(),
               [self = shared_from_this(), subscription_id, frames = std::move(frames),
                replay_page] { self->on_deliver(subscription_id, *frames, replay_page); });
   }
 
   void reconnect(std::int64_t within_ms) override {
-    net::post(ws_.get_executor(),
+    net::post(socket_.get_executor(),
               [self = shared_from_this(), within_ms] { self->begin_reconnect(within_ms); });
   }
 
  private:
-  void begin_reconnect(std::int64_t within_ms) {
-    if (closing_) return;
-    enqueue(control(protocol::reconnect(within_ms)));
-    // Keep delivering while the client picks its moment, then close.
-    heartbeat_.cancel();
-    drain_timer_.expires_after(std::chrono::milliseconds(within_ms + 250));
-    drain_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || self->closing_) return;
-      self->closing_ = true;
-      self->ws_.async_close(
-          websocket::close_reason(static_cast<websocket::close_code>(protocol::close_draining),
-                                  "draining"),
-          [self](beast::error_code) {});
-    });
-  }
+  enum class state { open, closing, closed };  // closing: our close frame is queued or sent
 
   struct subscription {
-    std::uint64_t id;
+    std::string channel;
     std::int64_t last_seq = 0;  // last message seq queued; dedupe guard
     bool wants_more = false;    // a replay page arrived; ask for the next when drained
   };
 
-  void do_accept(beast::http::request<beast::http::string_body> req) {
-    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-    // A peer silent for this long is dead (half-open): Beast pings it at half
-    // the idle time and closes the connection if nothing comes back.
-    timeouts.idle_timeout = std::chrono::seconds(2 * s_.cfg.heartbeat_seconds + 5);
-    timeouts.keep_alive_pings = true;
-    ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(beast::http::field::server, "seqcast"); }));
-    ws_.read_message_max(static_cast<std::size_t>(s_.cfg.max_frame_bytes));
-    ws_.async_accept(req,
-                     beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
-  }
+  // ---- lifecycle ------------------------------------------------------------
 
-  void on_accept(beast::error_code ec) {
-    if (ec) return fail(ec, "accept");
+  void start(const std::string& key, std::string early) {
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    if (ec) return finish();
     registry_id_ = s_.sessions.add(weak_from_this());
-    enqueue(control(protocol::welcome(s_.cfg.heartbeat_seconds)));
+    last_heard_ = clock::now();
+    // The 101 and the welcome leave in one write.
+    push(own_frame(fmt::format("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n"
+                               "Server: seqcast\r\n\r\n",
+                               accept_key(key)),
+                   std::nullopt));
+    push(own_frame(protocol::welcome(s_.cfg.heartbeat_seconds)));
+    flush();
     schedule_heartbeat();
-    do_read();
+    if (!early.empty()) consume(std::span<char>(early.data(), early.size()));
+    if (state_ != state::closed) wait_readable();
   }
 
+  // Sends a close frame (code 0: one without a code) after what is queued, then waits (bounded) for
+  // the client's close frame or end of stream before dropping the connection.
+  void start_close(std::uint16_t code, std::string_view reason) {
+    if (state_ != state::open) return;
+    // Past the queue's bound if need be: it is small, and the last frame.
+    auto f = own_frame(code == 0 ? std::string() : close_payload(code, reason), opcode::close);
+    const std::size_t bytes = f->ws_head.size + f->text.size();
+    queue_.push(std::move(f), bytes);
+    account(static_cast<std::int64_t>(bytes));
+    state_ = state::closing;
+    drain_timer_.cancel();
+    heartbeat_.expires_after(close_timeout);
+    heartbeat_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (auto self = weak.lock(); self && !ec) self->finish();
+    });
+    flush();
+  }
+
+  // The connection is over: nothing more is read or written.
+  void finish() {
+    if (state_ == state::closed) return;
+    state_ = state::closed;
+    heartbeat_.cancel();
+    drain_timer_.cancel();
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    const auto before = queue_.bytes();
+    queue_.clear(false);
+    account(-static_cast<std::int64_t>(before));
+  }
+
+  void begin_reconnect(std::int64_t within_ms) {
+    if (state_ != state::open) return;
+    push(own_frame(protocol::reconnect(within_ms)));
+    flush();
+    // Keep delivering while the client picks its moment, then close.
+    heartbeat_.cancel();
+    drain_timer_.expires_after(std::chrono::milliseconds(within_ms + 250));
+    drain_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (auto self = weak.lock(); self && !ec)
+        self->start_close(protocol::close_draining, "draining");
+    });
+  }
+
+  // An app-level ping for browsers and load balancers, and a ping frame whose
+  // pong proves the client alive: one silent for 2 × heartbeat + 5 s is gone
+  // (half-open), and so is one that has not taken a byte for as long.
   void schedule_heartbeat() {
     heartbeat_.expires_after(std::chrono::seconds(s_.cfg.heartbeat_seconds));
-    heartbeat_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    heartbeat_.async_wait([weak = weak_from_this()](error_code ec) {
       auto self = weak.lock();
-      if (ec || !self || self->closing_) return;
-      static const hub::frame_ptr ping = control(std::string(protocol::ping()));
-      self->enqueue(ping);
+      if (ec || !self || self->state_ != state::open) return;
+      const auto now = clock::now();
+      const auto dead_after = std::chrono::seconds(2 * self->s_.cfg.heartbeat_seconds + 5);
+      if (now - self->last_heard_ > dead_after ||
+          (self->write_blocked_ && now - self->blocked_since_ > dead_after)) {
+        log::debug("ws", "closing an unresponsive connection");
+        return self->finish();
+      }
+      static const hub::frame_ptr ping = own_frame(std::string(protocol::ping()));
+      static const hub::frame_ptr ping_frame = own_frame({}, opcode::ping);
+      self->push(ping);
+      self->push(ping_frame);
+      self->flush();
       self->schedule_heartbeat();
     });
   }
 
-  void do_read() {
-    ws_.async_read(buffer_,
-                   beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+  // ---- reading --------------------------------------------------------------
+
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec) {
-      // The client is gone: nothing may keep this session alive any longer.
-      heartbeat_.cancel();
-      drain_timer_.cancel();
-      return fail(ec, "read");
+  void on_readable(error_code ec) {
+    if (ec || state_ == state::closed) return finish();
+    // Read into a buffer of the thread, not of the connection: most
+    // connections are idle and hold no read memory at all. What the reader
+    // needs to keep (a partial frame) it copies.
+    thread_local std::array<char, 16384> scratch;
+    for (;;) {
+      const std::size_t n = socket_.read_some(net::buffer(scratch), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) break;
+      if (ec) return finish();  // end of stream or reset: the client is gone
+      last_heard_ = clock::now();
+      consume(std::span<char>(scratch.data(), n));
+      if (state_ == state::closed) return;
+      if (n < scratch.size()) break;
     }
-    if (!ws_.got_text()) {
-      enqueue(control(protocol::error("invalid_frame", "binary frames are not accepted")));
-    } else {
-      const auto data = buffer_.cdata();
-      handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    wait_readable();
+  }
+
+  void consume(std::span<char> bytes) {
+    in_.feed(bytes, [this](const event& e) { on_event(e); });
+  }
+
+  void on_event(const event& e) {
+    switch (e.type) {
+      case event::kind::text:
+        if (state_ == state::open) handle(e.payload);
+        break;
+      case event::kind::binary:
+        push(own_frame(protocol::error("invalid_frame", "binary frames are not accepted")));
+        break;
+      case event::kind::ping:
+        push(own_frame(std::string(e.payload), opcode::pong));
+        break;
+      case event::kind::pong:
+        break;
+      case event::kind::close:
+        // Answer with the same code (none for none), then drop the connection
+        // once it is sent; if we had asked first, this is the answer.
+        if (state_ == state::open) {
+          peer_closed_ = true;
+          start_close(e.code == 1005 ? 0 : e.code, {});
+        } else {
+          finish();
+        }
+        return;
+      case event::kind::error:
+        log::debug("ws", "closing code={} reason=\"{}\"", e.code, e.payload);
+        return start_close(e.code, e.payload);
     }
-    buffer_.consume(buffer_.size());
-    do_read();
+    flush();
   }
 
   void handle(std::string_view text) {
@@ -160,11 +256,11 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     if (auto* e = std::get_if<protocol::op_error>(&op)) {
       std::optional<std::string_view> ch;
       if (e->channel) ch = *e->channel;
-      return enqueue(control(protocol::error(e->code, e->message, ch)));
+      return push(own_frame(protocol::error(e->code, e->message, ch)));
     }
     if (std::holds_alternative<protocol::ping_op>(op)) {
-      static const hub::frame_ptr pong = control(std::string(protocol::pong()));
-      return enqueue(pong);
+      static const hub::frame_ptr pong = own_frame(std::string(protocol::pong()));
+      return push(pong);
     }
     if (auto* u = std::get_if<protocol::unsubscribe_op>(&op)) return unsubscribe(u->channel);
     subscribe(std::get<protocol::subscribe_op>(std::move(op)));
@@ -172,145 +268,183 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void subscribe(protocol::subscribe_op op) {
     if (!reader_.may_read(op.channel)) {
-      return enqueue(control(protocol::error("forbidden", "this token may not subscribe here",
-                                             std::string_view(op.channel))));
+      return push(own_frame(protocol::error("forbidden", "this token may not subscribe here",
+                                            std::string_view(op.channel))));
     }
     // A repeated subscribe replaces the previous one (e.g. to resume again).
     unsubscribe(op.channel);
     if (subs_.size() >= static_cast<std::size_t>(s_.cfg.max_subscriptions)) {
-      return enqueue(control(protocol::error(
+      return push(own_frame(protocol::error(
           "too_many_subscriptions",
           fmt::format("at most {} subscriptions per connection", s_.cfg.max_subscriptions),
           std::string_view(op.channel))));
     }
     const std::uint64_t id = next_subscription_id.fetch_add(1, std::memory_order_relaxed);
-    subs_.emplace(op.channel, subscription{id, op.since.value_or(0)});
-    by_id_.emplace(id, op.channel);
+    subs_.emplace(id, subscription{op.channel, op.since.value_or(0)});
+    by_channel_.emplace(op.channel, id);
     s_.state.subscriptions.fetch_add(1, std::memory_order_relaxed);
     s_.hub.subscribe(id, weak_from_this(), std::move(op.channel), op.since, std::move(op.epoch));
   }
 
   void unsubscribe(const std::string& channel) {
-    auto it = subs_.find(channel);
-    if (it == subs_.end()) return;
-    if (it->second.wants_more) --wanting_more_;
-    s_.hub.unsubscribe(it->second.id, channel);
-    by_id_.erase(it->second.id);
-    subs_.erase(it);
+    auto it = by_channel_.find(channel);
+    if (it == by_channel_.end()) return;
+    auto sub = subs_.find(it->second);
+    if (sub->second.wants_more) --wanting_more_;
+    s_.hub.unsubscribe(it->second, channel);
+    subs_.erase(sub);
+    by_channel_.erase(it);
     s_.state.subscriptions.fetch_sub(1, std::memory_order_relaxed);
   }
 
+  // ---- delivering -----------------------------------------------------------
+
   void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames, bool replay_page) {
-    auto name = by_id_.find(id);
-    if (name == by_id_.end()) return;  // unsubscribed since; drop
-    auto& sub = subs_.at(name->second);
+    if (state_ != state::open) return;
+    auto it = subs_.find(id);
+    if (it == subs_.end()) return;  // unsubscribed since; drop
+    auto& sub = it->second;
     for (const auto& f : frames) {
       if (f->reset_to >= 0) sub.last_seq = f->reset_to;
       if (f->seq != 0) {
         if (f->seq <= sub.last_seq) continue;
         sub.last_seq = f->seq;
       }
-      enqueue(f);
+      push(f);
     }
     if (replay_page && !sub.wants_more) {
       sub.wants_more = true;
       ++wanting_more_;
-      request_more();
     }
+    flush();
   }
 
   // Asks the hub for the next replay page of each catching-up subscription
   // once the queue has drained enough: a long replay flows at the client's
   // pace, in bounded memory.
   void request_more() {
-    if (wanting_more_ == 0 || closing_ || !queue_.below_low_water()) return;
-    for (auto& [channel, sub] : subs_) {
+    if (wanting_more_ == 0 || state_ != state::open || !queue_.below_low_water()) return;
+    for (auto& [id, sub] : subs_) {
       if (!sub.wants_more) continue;
       sub.wants_more = false;
-      s_.hub.more(sub.id, channel);
+      s_.hub.more(id, sub.channel);
     }
     wanting_more_ = 0;
   }
 
-  void enqueue(hub::frame_ptr f) {
-    if (closing_) return;
-    const std::size_t bytes = f->text.size();
+  // Queues a frame; flush() sends it. Past the queue's limit the client is a
+  // slow consumer: it is closed (and resumes later) rather than buffered for.
+  void push(hub::frame_ptr f) {
+    if (state_ != state::open) return;
+    const std::size_t bytes = f->ws_head.size + f->text.size();
     const bool fits = queue_.push(std::move(f), bytes);
     account(static_cast<std::int64_t>(bytes));
-    if (!fits) return close_slow_consumer();
-    if (!writing_) do_write();
+    if (!fits) close_slow_consumer();
   }
 
   void close_slow_consumer() {
     s_.state.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
     log::info("ws", "closing slow consumer queued_bytes={}", queue_.bytes());
-    closing_ = true;
-    heartbeat_.cancel();
-    // Free the queue now; keep only the frame being written (Beast holds its buffer).
+    // Free the queue now; a partly sent frame must still be finished.
     const auto before = queue_.bytes();
-    queue_.clear(writing_);
+    queue_.clear(front_sent_ > 0);
     account(static_cast<std::int64_t>(queue_.bytes()) - static_cast<std::int64_t>(before));
-    ws_.async_close(
-        websocket::close_reason(static_cast<websocket::close_code>(protocol::close_slow_consumer),
-                                "slow consumer"),
-        [self = shared_from_this()](beast::error_code) {});
+    start_close(protocol::close_slow_consumer, "slow consumer");
   }
 
-  void do_write() {
-    writing_ = true;
-    ws_.text(true);
-    ws_.async_write(net::buffer(queue_.front()->text),
-                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+  // Writes as much of the queue as the socket takes now, in gathered writes of
+  // up to max_gather frames; waits for the socket to become writable for the rest.
+  void flush() {
+    while (!write_blocked_ && !queue_.empty() && state_ != state::closed) {
+      std::array<net::const_buffer, 2 * max_gather> buffers;
+      std::size_t n = 0, total = 0, skip = front_sent_;
+      for (std::size_t i = 0; i < queue_.size() && i < max_gather; ++i) {
+        const auto& f = *queue_.at(i);
+        for (std::string_view part : {f.ws_head.view(), std::string_view(f.text)}) {
+          if (skip >= part.size()) {
+            skip -= part.size();
+            continue;
+          }
+          buffers[n++] = net::buffer(part.data() + skip, part.size() - skip);
+          total += part.size() - skip;
+          skip = 0;
+        }
+      }
+      error_code ec;
+      std::size_t sent = socket_.write_some(std::span(buffers.data(), n), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        sent = 0;
+      } else if (ec) {
+        return finish();  // the client is gone
+      }
+      pop_sent(sent);
+      if (sent < total) return wait_writable();
+    }
+    if (queue_.empty() && state_ == state::closing) return on_close_sent();
+    request_more();
   }
 
-  void on_write(beast::error_code ec, std::size_t) {
-    writing_ = false;
-    if (ec) return fail(ec, "write");
+  void pop_sent(std::size_t sent) {
     const auto before = queue_.bytes();
-    if (closing_) {
-      queue_.clear(false);
-    } else {
+    sent += front_sent_;
+    while (!queue_.empty()) {
+      const auto& f = *queue_.front();
+      const std::size_t size = f.ws_head.size + f.text.size();
+      if (sent < size) break;
+      sent -= size;
       queue_.pop();
     }
+    front_sent_ = sent;
     account(static_cast<std::int64_t>(queue_.bytes()) - static_cast<std::int64_t>(before));
-    if (closing_) return;
-    if (!queue_.empty()) do_write();
-    request_more();
+  }
+
+  void wait_writable() {
+    write_blocked_ = true;
+    blocked_since_ = clock::now();
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+      self->write_blocked_ = false;
+      if (ec) return self->finish();
+      self->flush();
+    });
+  }
+
+  // Our close frame is out. The client answers with its own (or has already
+  // sent it): then the server drops the TCP connection first (RFC 6455 §7.1.1).
+  void on_close_sent() {
+    if (peer_closed_) return finish();
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   void account(std::int64_t delta) {
     s_.state.send_queue_bytes.fetch_add(delta, std::memory_order_relaxed);
   }
 
-  static void fail(beast::error_code ec, std::string_view what) {
-    if (ec == net::error::operation_aborted || ec == websocket::error::closed ||
-        ec == beast::error::timeout || ec == net::error::eof || ec == net::error::connection_reset)
-      return;
-    log::debug("ws", "{} failed error=\"{}\"", what, ec.message());
-  }
-
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buffer_;
+  tcp::socket socket_;
   const http::services& s_;
   auth::reader reader_;
-  net::steady_timer heartbeat_;
-  net::steady_timer drain_timer_;
+  reader in_;
+  net::steady_timer heartbeat_;    // heartbeat, or the close timeout once closing
+  net::steady_timer drain_timer_;  // reconnect sent; close after the client's window
   std::uint64_t registry_id_ = 0;
   send_queue<hub::frame_ptr> queue_;
-  bool writing_ = false;
-  bool closing_ = false;
+  std::size_t front_sent_ = 0;  // bytes of the queue's first frame already written
+  state state_ = state::open;
+  bool write_blocked_ = false;  // waiting for the socket to take more
+  bool peer_closed_ = false;    // the client's close frame has arrived
+  clock::time_point last_heard_;
+  clock::time_point blocked_since_;
   std::size_t wanting_more_ = 0;  // subscriptions waiting to ask for their next replay page
-  std::unordered_map<std::string, subscription> subs_;  // channel → subscription
-  std::unordered_map<std::uint64_t, std::string> by_id_;
+  std::unordered_map<std::uint64_t, subscription> subs_;  // by subscription id
+  std::unordered_map<std::string, std::uint64_t> by_channel_;
 };
 
 }  // namespace
 
-void run_websocket_session(beast::tcp_stream stream,
-                           beast::http::request<beast::http::string_body> req, auth::reader reader,
-                           const http::services& services) {
-  std::make_shared<websocket_session>(std::move(stream), std::move(reader), services)
-      ->run(std::move(req));
+void run_websocket_session(tcp::socket socket, std::string key, std::string early,
+                           auth::reader reader, const http::services& services) {
+  std::make_shared<websocket_session>(std::move(socket), std::move(reader), services)
+      ->run(std::move(key), std::move(early));
 }
 
 }  // namespace seqcast::ws
