@@ -2,6 +2,7 @@
 //
 //   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate)
 //   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
+//               (connection i subscribes to channel (--first-index + i) % --channels)
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
 // One single-threaded io_context per process; every result is one JSON object on stdout.
@@ -299,18 +300,29 @@ struct ts_parser {
 struct subscribe_stats {
   int connections = 0;
   int connected = 0, subscribed = 0, done = 0, failed = 0, closed = 0;
-  std::uint64_t deliveries = 0, gaps = 0, duplicates = 0, resets = 0;
+  std::uint64_t deliveries = 0, delivered_bytes = 0, gaps = 0, duplicates = 0, resets = 0;
   percentiles latency_us;
   bool record_latency = true;
   ts_parser ts;
-  steady::time_point ready_at{}, all_done_at{}, first_msg{}, last_msg{};
+  steady::time_point started{}, ready_at{}, all_done_at{}, first_msg{}, last_msg{};
   bool any_msg = false;
 };
+
+// A steady_clock time point as seconds, or 0 when unset. steady_clock is
+// CLOCK_MONOTONIC, shared by every process of the machine, so run.sh can merge
+// several generators' figures by these (e.g. span = max(last) - min(first)).
+double mono_s(steady::time_point t) {
+  return t == steady::time_point{} ? 0.0
+                                   : std::chrono::duration<double>(t.time_since_epoch()).count();
+}
 
 awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
   auto ex = co_await asio::this_coro::executor;
   const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
   const int channels = static_cast<int>(a.num("channels", 1));
+  // Several generator processes share one numbering, so that together they
+  // cover every channel evenly whatever their split.
+  const long long first_index = a.num("first-index", 0);
   const long long expect = a.num("expect", 0);
   const std::string prefix = a.get("prefix", "bench-");
   websocket::stream<beast::tcp_stream> ws(ex);
@@ -323,8 +335,8 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
     co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
     ++st.connected;
-    std::string sub =
-        fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix, index % channels);
+    std::string sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix,
+                                  (first_index + index) % channels);
     if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
     sub += "}";
     co_await ws.async_write(asio::buffer(sub), use_awaitable);
@@ -354,6 +366,7 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
         }
         ++got;
         ++st.deliveries;
+        st.delivered_bytes += f.size();
         auto now = steady::now();
         if (!st.any_msg) {
           st.first_msg = now;
@@ -399,6 +412,7 @@ int run_subscribe(const args& a) {
   const double hold = a.real("hold", 0);
   const std::string ready_file = a.get("ready-file", "");
   auto t0 = steady::now();
+  st.started = t0;
 
   // Connect in batches: the next batch starts once the previous one subscribed.
   asio::co_spawn(
@@ -452,14 +466,25 @@ int run_subscribe(const args& a) {
       st.any_msg ? std::chrono::duration<double>(st.last_msg - st.first_msg).count() : 0.0;
   fmt::print(
       R"({{"mode":"subscribe","connections":{},"subscribed":{},"failed":{},"expect":{},"deliveries":{},)"
-      R"("delivered_fraction":{:.6f},"gaps":{},"duplicates":{},"resets":{},"seconds_to_all":{:.3f},)"
-      R"("delivery_span_s":{:.3f},"deliveries_per_s":{:.1f},"lat_p50_us":{},"lat_p99_us":{},"lat_p999_us":{},)"
-      R"("loadgen_cpu_s":{:.3f}}})"
+      R"("delivered_bytes":{},"delivered_fraction":{:.6f},"gaps":{},"duplicates":{},"resets":{},)"
+      R"("seconds_to_all":{:.3f},"delivery_span_s":{:.3f},"deliveries_per_s":{:.1f},)"
+      R"("lat_p50_us":{},"lat_p99_us":{},"lat_p999_us":{},"loadgen_cpu_s":{:.3f},)"
+      R"("started_mono_s":{:.6f},"ready_mono_s":{:.6f},"all_done_mono_s":{:.6f},)"
+      R"("first_msg_mono_s":{:.6f},"last_msg_mono_s":{:.6f}}})"
       "\n",
-      st.connections, st.subscribed, st.failed, expect, st.deliveries, fraction, st.gaps,
-      st.duplicates, st.resets, to_all, span,
+      st.connections, st.subscribed, st.failed, expect, st.deliveries, st.delivered_bytes, fraction,
+      st.gaps, st.duplicates, st.resets, to_all, span,
       span > 0 ? static_cast<double>(st.deliveries) / span : 0.0, st.latency_us.at(0.50),
-      st.latency_us.at(0.99), st.latency_us.at(0.999), cpu_seconds_self());
+      st.latency_us.at(0.99), st.latency_us.at(0.999), cpu_seconds_self(), mono_s(st.started),
+      mono_s(st.ready_at), st.done == st.connections ? mono_s(st.all_done_at) : 0.0,
+      mono_s(st.first_msg), mono_s(st.last_msg));
+  // Every sample as raw native int64 µs, for run.sh to merge the percentiles of
+  // several generator processes exactly (a percentile of percentiles would not be).
+  if (const auto path = a.get("latency-file", ""); !path.empty()) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(st.latency_us.v.data()),
+              static_cast<std::streamsize>(st.latency_us.v.size() * sizeof(std::int64_t)));
+  }
   std::fflush(stdout);
   std::_Exit(0);  // skip tearing down thousands of sockets one handler at a time
 }

@@ -7,7 +7,39 @@ from datetime import datetime, timezone
 
 runs_path, out_path, nproc, model, commit, command, runs = sys.argv[1:8]
 
-# scenario -> [(label, where, key)] ; where = "result" or "extra"
+# scenario -> [(label, where, key)] ; where = "result" or "extra", or "derived"
+# for a figure computed from the run by DERIVED[key]
+MEMORY = [("RSS bytes/conn", "extra", "rss_bytes_per_conn"), ("subscribed", "extra", "subscribed")]
+FANOUT = [
+    ("offered deliveries/s", "extra", "offered_deliveries_per_s"),
+    ("deliveries/s", "result", "deliveries_per_s"),
+    ("delivered fraction", "extra", "delivered_fraction_of_acked"),
+    ("gaps+dups", "result", "gaps"),
+    ("lat p50 µs", "result", "lat_p50_us"),
+    ("lat p99 µs", "result", "lat_p99_us"),
+    ("lat p999 µs", "result", "lat_p999_us"),
+    ("server CPU µs/delivery", "extra", "server_cpu_us_per_delivery"),
+]
+LARGE_FANOUT = FANOUT + [("delivered MB/s", "extra", "delivered_mb_per_s"),
+                         ("slow-consumer closes", "extra", "slow_consumer_closes")]
+PUBLISH = [("acked msgs/s", "result", "msgs_per_s"), ("ack p50 µs", "result", "ack_p50_us"),
+           ("ack p99 µs", "result", "ack_p99_us"), ("errors", "result", "errors"),
+           ("server CPU µs/publish", "extra", "server_cpu_us_per_publish")]
+LARGE_PUBLISH = [("MB/s", "extra", "mb_per_s")] + PUBLISH
+STORM = [
+    ("s until all caught up", "extra", "seconds_to_all_caught_up"),
+    ("caught-up fraction", "extra", "caught_up_fraction"),
+    ("gaps+dups", "result", "gaps"),
+    ("PG read-pool queries", "extra", "pg_queries"),
+    ("msgs replayed from PG", "extra", "replayed_from_pg"),
+    ("peak RSS MiB", "derived", "peak_rss_mib"),
+    ("RSS growth MiB", "derived", "rss_growth_mib"),
+    ("server CPU s", "extra", "server_cpu_s"),
+]
+DERIVED = {
+    "peak_rss_mib": lambda r: r["extra"]["peak_rss_kb"] / 1024,
+    "rss_growth_mib": lambda r: (r["extra"]["peak_rss_kb"] - r["extra"]["rss_before_kb"]) / 1024,
+}
 FIGURES = {
     "pg_insert_1row_c1": [("tx/s", "result", "tx_per_s")],
     "pg_insert_1row_c8": [("tx/s", "result", "tx_per_s")],
@@ -17,23 +49,22 @@ FIGURES = {
                                   ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
     "raw_fanout_1000_coalesce10": [("msgs/s", "result", "msgs_per_s"),
                                    ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
-    "mem_idle_1000": [("RSS bytes/conn", "extra", "rss_bytes_per_conn"), ("subscribed", "extra", "subscribed")],
-    "mem_idle_10000": [("RSS bytes/conn", "extra", "rss_bytes_per_conn"), ("subscribed", "extra", "subscribed")],
-    "fanout_1ch_1000sub_200mps": [
-        ("deliveries/s", "result", "deliveries_per_s"),
-        ("delivered fraction", "extra", "delivered_fraction_of_acked"),
-        ("gaps+dups", "result", "gaps"),
-        ("lat p50 µs", "result", "lat_p50_us"),
-        ("lat p99 µs", "result", "lat_p99_us"),
-        ("lat p999 µs", "result", "lat_p999_us"),
-        ("server CPU µs/delivery", "extra", "server_cpu_us_per_delivery"),
-    ],
     "replay_50k_from_cache": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
     "replay_50k_cache_deleted": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
 }
-PUBLISH = [("acked msgs/s", "result", "msgs_per_s"), ("ack p50 µs", "result", "ack_p50_us"),
-           ("ack p99 µs", "result", "ack_p99_us"), ("errors", "result", "errors"),
-           ("server CPU µs/publish", "extra", "server_cpu_us_per_publish")]
+
+
+def figures_for(scenario):
+    if scenario in FIGURES:
+        return FIGURES[scenario]
+    large = "KiB" in scenario or "MiB" in scenario
+    for prefix, figs in (("mem_idle_", MEMORY), ("reconnect_storm_", STORM),
+                         ("fanout_", LARGE_FANOUT if large else FANOUT),
+                         ("publish_", LARGE_PUBLISH if large else PUBLISH)):
+        if scenario.startswith(prefix):
+            return figs
+    return []
+
 
 rows = [json.loads(line) for line in open(runs_path) if line.strip()]
 order, by = [], {}
@@ -45,11 +76,10 @@ for r in rows:
 
 table = []
 for sc in order:
-    figs = FIGURES.get(sc, PUBLISH if sc.startswith("publish_") else [])
-    for label, where, key in figs:
+    for label, where, key in figures_for(sc):
         vals = []
         for r in by[sc]:
-            v = r.get(where, {}).get(key)
+            v = DERIVED[key](r) if where == "derived" else r.get(where, {}).get(key)
             if key == "gaps" and v is not None:
                 v = v + r[where].get("duplicates", 0)
             if v is not None:
