@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include <boost/json.hpp>
 
 #include "text/json_scan.hpp"
@@ -41,7 +43,11 @@ std::string message(std::string_view channel, std::string_view epoch, std::int64
   json::append_string(out, channel);
   out += R"(,"epoch":)";
   json::append_string(out, epoch);
-  out += fmt::format(R"(,"seq":{},"ts":"{}","data":)", seq, text::rfc3339(ts_us));
+  fmt::format_to(std::back_inserter(out), R"(,"seq":{},"ts":")", seq);
+  const std::size_t at = out.size();
+  out.resize(at + text::rfc3339_size);
+  text::write_rfc3339(ts_us, out.data() + at);
+  out += R"(","data":)";
   out += payload;
   out += '}';
   return out;

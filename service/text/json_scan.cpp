@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace seqcast::json {
 
 namespace {
@@ -331,6 +333,14 @@ std::optional<std::string> parse_batch(std::string_view body, int max_depth,
 
 void append_string(std::string& out, std::string_view s) {
   out += '"';
+  // Most strings need no escape: append them whole.
+  const bool plain = std::all_of(
+      s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; });
+  if (plain) {
+    out += s;
+    out += '"';
+    return;
+  }
   for (unsigned char c : s) {
     switch (c) {
       case '"':

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <climits>
+#include <cstring>
 #include <ctime>
 
 namespace seqcast::text {
@@ -69,12 +71,30 @@ std::optional<std::int64_t> parse_uint(std::string_view s) {
   return v;
 }
 
+void write_rfc3339(std::int64_t ts_us, char* out) {
+  std::int64_t secs = ts_us / 1000000, micros = ts_us % 1000000;
+  if (micros < 0) secs -= 1, micros += 1000000;
+  // Messages come in runs with the same second: its text is worked out once.
+  thread_local std::int64_t cached_secs = INT64_MIN;
+  thread_local char cached[20];
+  if (secs != cached_secs) {
+    const auto t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    fmt::format_to_n(cached, sizeof cached, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+    cached_secs = secs;
+  }
+  std::memcpy(out, cached, 20);
+  for (int i = 25; i >= 20; --i, micros /= 10) out[i] = static_cast<char>('0' + micros % 10);
+  out[26] = 'Z';
+}
+
 std::string rfc3339(std::int64_t ts_us) {
-  std::time_t secs = static_cast<std::time_t>(ts_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts_us % 1000000);
+  std::string s(rfc3339_size, '\0');
+  write_rfc3339(ts_us, s.data());
+  return s;
 }
 
 }  // namespace seqcast::text

@@ -27,5 +27,8 @@ std::optional<std::int64_t> parse_uint(std::string_view s);
 
 // Formats microseconds since the Unix epoch as RFC 3339 UTC: 2026-11-24T01:35:32.123456Z
 std::string rfc3339(std::int64_t ts_us);
+// The same into `out`, without allocating: exactly rfc3339_size characters.
+inline constexpr std::size_t rfc3339_size = 27;
+void write_rfc3339(std::int64_t ts_us, char* out);
 
 }  // namespace seqcast::text

@@ -52,6 +52,11 @@ TEST(ParseUint, OnlyNonNegativeIntegers) {
 TEST(Rfc3339, FormatsUtcWithMicroseconds) {
   EXPECT_EQ(rfc3339(0), "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(rfc3339(1795916132123456), "2026-11-29T01:35:32.123456Z");
+  // The cached second is redone when the second changes, either way.
+  EXPECT_EQ(rfc3339(1795916132999999), "2026-11-29T01:35:32.999999Z");
+  EXPECT_EQ(rfc3339(1795916133000001), "2026-11-29T01:35:33.000001Z");
+  EXPECT_EQ(rfc3339(1795916132000000), "2026-11-29T01:35:32.000000Z");
+  EXPECT_EQ(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
 }
 
 }  // namespace
