@@ -139,6 +139,21 @@ result<none> rocksdb_replay_cache::put(channel_id channel,
                                        const std::vector<stored_message>& messages) {
   if (messages.empty()) return none{};
   rocksdb::WriteBatch batch;
+  stage(batch, channel, messages);
+  return write(batch);
+}
+
+result<none> rocksdb_replay_cache::put(const std::vector<channel_messages>& channels) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [channel, messages] : channels) {
+    if (!messages.empty()) stage(batch, channel, messages);
+  }
+  if (batch.Count() == 0) return none{};
+  return write(batch);
+}
+
+void rocksdb_replay_cache::stage(rocksdb::WriteBatch& batch, channel_id channel,
+                                 const std::vector<stored_message>& messages) {
   std::uint64_t bytes = 0;
   for (const auto& m : messages) {
     const auto key = make_cache_key(channel, m.seq);
@@ -165,8 +180,15 @@ result<none> rocksdb_replay_cache::put(channel_id channel,
     u.bytes = new_bytes;
     u.first = new_first;
   }
-  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok())
-    return rocks_error("write", s);
+}
+
+result<none> rocksdb_replay_cache::write(rocksdb::WriteBatch& batch) {
+  // No write-ahead log: the cache is never the source of truth. After a
+  // crash a channel may lose its newest entries; reads stop at the first
+  // missing seq, and the rest comes from PostgreSQL.
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  if (auto s = impl_->db->Write(wo, &batch); !s.ok()) return rocks_error("write", s);
   if (total_bytes_ > impl_->limits.max_bytes) evict_over_budget();
   return none{};
 }

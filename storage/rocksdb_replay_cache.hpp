@@ -10,6 +10,10 @@
 
 #include "types.hpp"
 
+namespace rocksdb {
+class WriteBatch;
+}
+
 namespace seqcast::storage {
 
 struct cache_limits {
@@ -37,6 +41,9 @@ class rocksdb_replay_cache {
   // Stores messages of one channel (in seq order) in one write batch, then
   // trims the channel to its depth and the cache to its byte budget.
   result<none> put(channel_id channel, const std::vector<stored_message>& messages);
+  // The same for several channels in one write batch.
+  using channel_messages = std::pair<channel_id, std::vector<stored_message>>;
+  result<none> put(const std::vector<channel_messages>& channels);
 
   // The messages after < seq <= to, in order, at most `limit`, stopping at the
   // first missing seq: the result is always after+1, after+2, … (maybe empty).
@@ -51,6 +58,9 @@ class rocksdb_replay_cache {
 
  private:
   rocksdb_replay_cache();
+  void stage(rocksdb::WriteBatch& batch, channel_id channel,
+             const std::vector<stored_message>& messages);
+  result<none> write(rocksdb::WriteBatch& batch);
   void evict_over_budget();
 
   struct impl;

@@ -70,6 +70,7 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
     // Group by channel (a commit lists each channel's messages in seq order).
     std::unordered_map<std::string, std::vector<storage::committed_message*>> by_channel;
     for (auto& m : messages) by_channel[m.name].push_back(&m);
+    std::vector<storage::rocksdb_replay_cache::channel_messages> unserved;
     for (auto& [name, ms] : by_channel) {
       const auto& first = *ms.front();
       const auto& last = *ms.back();
@@ -79,7 +80,7 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
       auto it = channels_.find(name);
       if (it == channels_.end()) {
         // Not served here yet: keep them for a resume on this node.
-        if (cache_) (void)cache_->put(first.channel, rows);
+        if (cache_) unserved.emplace_back(first.channel, std::move(rows));
         continue;
       }
       auto& st = it->second;
@@ -92,6 +93,8 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
         apply(st, name, rows);
       }
     }
+    // One write for all of them: a commit may span a thousand channels.
+    if (!unserved.empty()) (void)cache_->put(unserved);
   });
 }
 
