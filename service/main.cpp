@@ -20,6 +20,7 @@
 #include "http/server.hpp"
 #include "hub/hub.hpp"
 #include "ingest/notify_listener.hpp"
+#include "io_threads.hpp"
 #include "log.hpp"
 #include "migrator.hpp"
 #include "node_state.hpp"
@@ -72,7 +73,10 @@ int serve(const config& cfg) {
               cfg.cache_dir);
   }
 
-  auto ioc = std::make_unique<net::io_context>();
+  const unsigned n_threads = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads)
+                                             : std::max(1u, std::thread::hardware_concurrency());
+  auto io = std::make_unique<io_threads>(n_threads);
+  auto* ioc = &io->main();
   std::optional<net::strand<net::io_context::executor_type>> core(net::make_strand(*ioc));
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
 
@@ -87,6 +91,9 @@ int serve(const config& cfg) {
         t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
           if (!ec) f();
         });
+      },
+      [&](std::size_t home, std::function<void()> f) {
+        if (posts_open) net::post(io->at(home), std::move(f));
       },
       pool, cache.value().get(),
       hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
@@ -105,7 +112,7 @@ int serve(const config& cfg) {
   // Sessions keep a reference to this while the io_context destroys them.
   const http::services services{cfg, authenticator, rest, hub, state, sessions};
   {
-    http::server server(*ioc, services);
+    http::server server(*io, services);
     server.start(cfg.listen);
     ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
     listener.start();
@@ -129,7 +136,7 @@ int serve(const config& cfg) {
         exit_poll.async_wait([&](boost::system::error_code) { wait_for_answers(); });
         return;
       }
-      ioc->stop();
+      io->stop();
     };
     auto finish = [&] {
       server.stop();
@@ -154,12 +161,7 @@ int serve(const config& cfg) {
       });
     });
 
-    const unsigned n = cfg.threads > 0 ? static_cast<unsigned>(cfg.threads)
-                                       : std::max(1u, std::thread::hardware_concurrency());
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { ioc->run(); });
-    ioc->run();
-    for (auto& t : threads) t.join();
+    io->run();
 
     // Commit what is queued while the I/O objects still exist.
     committer.reset();
@@ -171,7 +173,7 @@ int serve(const config& cfg) {
   pool.stop();
   drainer.reset();
   core.reset();
-  ioc.reset();
+  io->destroy();
   log::info("serve", "stopped");
   return 0;
 }

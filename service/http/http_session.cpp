@@ -349,11 +349,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
 }  // namespace
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
-  impl(net::io_context& io, const services& deps)
-      : ioc(io), s(deps), acceptor(net::make_strand(io)) {}
+  impl(io_threads& threads, const services& deps)
+      : io(threads), s(deps), acceptor(net::make_strand(threads.main())) {}
 
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc),
+    // The connection lives on one I/O thread: its handlers need no strand.
+    acceptor.async_accept(io.next(),
                           beast::bind_front_handler(&impl::on_accept, shared_from_this()));
   }
 
@@ -374,12 +375,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (acceptor.is_open()) do_accept();
   }
 
-  net::io_context& ioc;
+  io_threads& io;
   const services& s;
   tcp::acceptor acceptor;
 };
 
-server::server(net::io_context& ioc, const services& s) : impl_(std::make_shared<impl>(ioc, s)) {}
+server::server(io_threads& io, const services& s) : impl_(std::make_shared<impl>(io, s)) {}
 
 server::~server() = default;
 
@@ -388,7 +389,7 @@ void server::start(const std::string& listen) {
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   const std::string port = listen.substr(colon + 1);
-  tcp::resolver resolver(impl_->ioc);
+  tcp::resolver resolver(impl_->io.main());
   beast::error_code ec;
   auto results = resolver.resolve(host.empty() ? "0.0.0.0" : host, port, ec);
   if (ec || results.empty()) {

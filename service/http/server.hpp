@@ -11,6 +11,7 @@
 #include "drain/session_registry.hpp"
 #include "http/api.hpp"
 #include "hub/hub.hpp"
+#include "io_threads.hpp"
 #include "node_state.hpp"
 
 namespace seqcast::http {
@@ -27,8 +28,9 @@ struct services {
 
 class server {
  public:
-  // `s` must outlive the io_context (sessions hold it until they are destroyed).
-  server(boost::asio::io_context& ioc, const services& s);
+  // Accepts on the first I/O thread and spreads connections over all of them.
+  // `s` must outlive the io_contexts (sessions hold it until they are destroyed).
+  server(io_threads& io, const services& s);
   ~server();
 
   // Binds `listen` (host:port; port 0 picks a free one) and starts accepting.

@@ -13,6 +13,7 @@
 
 #include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
+#include "io_threads.hpp"
 #include "log.hpp"
 #include "ws/send_queue.hpp"
 
@@ -92,6 +93,10 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
   void deliver(std::uint64_t, hub::frame_batch frames, bool replay_page) override {
     net::post(stream_.get_executor(), [self = shared_from_this(), frames = std::move(frames),
                                        replay_page] { self->on_deliver(*frames, replay_page); });
+  }
+  std::size_t home() const override { return home_; }
+  void deliver_here(std::uint64_t, const hub::frame_batch& frames) override {
+    on_deliver(*frames, false);
   }
 
  private:
@@ -193,6 +198,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
   }
 
   beast::tcp_stream stream_;
+  const std::size_t home_ = io_threads::current();  // constructed on its own thread
   const services& s_;
   std::string channel_;
   std::uint64_t id_;

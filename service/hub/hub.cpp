@@ -21,10 +21,11 @@ frame_ptr control(frame::kind type, std::string text, std::int64_t reset_to = -1
 
 }  // namespace
 
-hub::hub(post_fn strand, post_after_fn timer, blocking_pool& pool,
+hub::hub(post_fn strand, post_after_fn timer, post_home_fn home, blocking_pool& pool,
          storage::rocksdb_replay_cache* cache, hub_limits limits)
     : strand_(std::move(strand)),
       timer_(std::move(timer)),
+      post_home_(std::move(home)),
       pool_(pool),
       cache_(cache),
       limits_(limits) {}
@@ -447,15 +448,34 @@ void hub::send_unsent(channel_state& st) {
   if (st.unsent.empty()) return;
   const auto frames = batch_of(std::move(st.unsent));
   st.unsent.clear();
+  // One post per I/O thread, not per subscriber: the thread then hands the
+  // frames to each of its connections in turn.
+  struct delivery {
+    std::shared_ptr<subscriber> who;
+    std::uint64_t id;
+  };
+  std::vector<std::vector<delivery>> by_home;
   std::uint64_t n = 0;
   for (auto it = st.subs.begin(); it != st.subs.end();) {
     if (auto s = it->second.lock()) {
-      s->deliver(it->first, frames, false);
       ++n;
+      if (!post_home_) {
+        s->deliver(it->first, frames, false);
+      } else {
+        const std::size_t h = s->home();
+        if (h >= by_home.size()) by_home.resize(h + 1);
+        by_home[h].push_back({std::move(s), it->first});
+      }
       ++it;
     } else {
       it = st.subs.erase(it);
     }
+  }
+  for (std::size_t h = 0; h < by_home.size(); ++h) {
+    if (by_home[h].empty()) continue;
+    post_home_(h, [list = std::move(by_home[h]), frames] {
+      for (const auto& d : list) d.who->deliver_here(d.id, frames);
+    });
   }
   counters_.deliveries.fetch_add(n * frames->size(), std::memory_order_relaxed);
 }

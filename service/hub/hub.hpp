@@ -66,8 +66,11 @@ class hub {
  public:
   using post_fn = std::function<void(std::function<void()>)>;
   using post_after_fn = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
+  // Runs a function on I/O thread `home` (see subscriber::home()).
+  using post_home_fn = std::function<void(std::size_t home, std::function<void()>)>;
 
-  hub(post_fn strand, post_after_fn timer, blocking_pool& pool,
+  // `home` may be empty: each live delivery is then posted on its own.
+  hub(post_fn strand, post_after_fn timer, post_home_fn home, blocking_pool& pool,
       storage::rocksdb_replay_cache* cache, hub_limits limits = {});
 
   // Subscribes `who` to `channel` as subscription `id`: it first receives a
@@ -168,6 +171,7 @@ class hub {
 
   post_fn strand_;
   post_after_fn timer_;
+  post_home_fn post_home_;
   blocking_pool& pool_;
   storage::rocksdb_replay_cache* cache_;  // may be null (no cache)
   hub_limits limits_;

@@ -50,6 +50,13 @@ class subscriber {
   // hub::more() once it has room for the next page (its send queue drained
   // below its low-water mark), which paces a long replay in bounded memory.
   virtual void deliver(std::uint64_t subscription_id, frame_batch frames, bool replay_page) = 0;
+
+  // The I/O thread this connection lives on, and live frames handed over on
+  // that thread (the hub posts once per thread, not once per connection).
+  virtual std::size_t home() const { return 0; }
+  virtual void deliver_here(std::uint64_t subscription_id, const frame_batch& frames) {
+    deliver(subscription_id, frames, false);
+  }
 };
 
 }  // namespace seqcast::hub

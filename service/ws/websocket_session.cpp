@@ -19,6 +19,7 @@
 
 #include "drain/session_registry.hpp"
 #include "hub/subscriber.hpp"
+#include "io_threads.hpp"
 #include "log.hpp"
 #include "protocol/close_codes.hpp"
 #include "protocol/frames.hpp"
@@ -85,6 +86,11 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     net::post(socket_.get_executor(),
               [self = shared_from_this(), subscription_id, frames = std::move(frames),
                replay_page] { self->on_deliver(subscription_id, *frames, replay_page); });
+  }
+
+  std::size_t home() const override { return home_; }
+  void deliver_here(std::uint64_t subscription_id, const hub::frame_batch& frames) override {
+    on_deliver(subscription_id, *frames, false);
   }
 
   void reconnect(std::int64_t within_ms) override {
@@ -421,6 +427,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   tcp::socket socket_;
+  const std::size_t home_ = io_threads::current();  // constructed on its own thread
   const http::services& s_;
   auth::reader reader_;
   reader in_;
