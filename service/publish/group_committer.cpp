@@ -51,7 +51,8 @@ bool group_committer::healthy() const {
 
 void group_committer::submit(storage::publish_request request, done_fn done) {
   const std::size_t bytes = bytes_of(request);
-  const std::string_view first = request.items.empty() ? "" : request.items.front().channel;
+  std::string_view first;
+  if (!request.items.empty()) first = request.items.front().channel;
   auto& l = *lanes_[std::hash<std::string_view>{}(first) % lanes_.size()];
   {
     std::unique_lock lock(l.mutex);
