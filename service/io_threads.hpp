@@ -55,11 +55,13 @@ class io_threads {
     for (auto& c : contexts_) c->stop();
   }
 
-  // Destroys the contexts, the connection threads' first: their pending
-  // handlers own sessions that may still reach objects of thread 0.
+  // Destroys the contexts, thread 0's first: an accept still pending there
+  // holds a socket of the thread it was meant for. (Nothing on the other
+  // threads reaches thread 0 any more: the hub stops posting before this.)
   void destroy() {
     guards_.clear();
-    while (!contexts_.empty()) contexts_.pop_back();
+    contexts_.front().reset();
+    contexts_.clear();
   }
 
  private:
