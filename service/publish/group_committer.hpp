@@ -24,8 +24,10 @@ struct committer_limits {
   // Writer threads, each with its own connection and queue. A channel always
   // goes to the same writer (a batch: that of its first message), so its
   // publishes stay in order; writers on other channels commit meanwhile and
-  // share PostgreSQL's WAL flushes.
-  std::size_t writers = 2;
+  // share PostgreSQL's WAL flushes. One is best when the database shares the
+  // node's cores (more writers split the groups: more commits, more CPU);
+  // more can pay off against a database on its own, larger machine.
+  std::size_t writers = 1;
 };
 
 // Thread-safe. Owns the writer threads and their PostgreSQL connections.
