@@ -482,13 +482,20 @@ void hub::send_unsent(channel_state& st) {
 
 // ---- resume: ring, then RocksDB, then PostgreSQL ----
 
-void hub::replay_next(const std::string& name, std::uint64_t id) {
+std::pair<hub::channel_state*, hub::catch_up*> hub::find_catch_up(const std::string& name,
+                                                                  std::uint64_t id) {
   auto it = channels_.find(name);
-  if (it == channels_.end()) return;
-  auto& st = it->second;
-  auto cit = st.catching.find(id);
-  if (cit == st.catching.end()) return;
-  auto& c = cit->second;
+  if (it == channels_.end()) return {nullptr, nullptr};
+  auto cit = it->second.catching.find(id);
+  if (cit == it->second.catching.end()) return {nullptr, nullptr};
+  return {&it->second, &cit->second};
+}
+
+void hub::replay_next(const std::string& name, std::uint64_t id) {
+  auto [found, catching] = find_catch_up(name, id);
+  if (!catching) return;
+  auto& st = *found;
+  auto& c = *catching;
   if (c.reading || c.waiting_more) return;
   if (c.last >= st.head) return promote(st, id);
   if (!st.ring.empty() && st.ring.front()->seq <= c.last + 1) {
@@ -514,12 +521,10 @@ void hub::replay_next(const std::string& name, std::uint64_t id) {
 
 void hub::on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
                         storage::result<std::vector<storage::stored_message>> rows) {
-  auto it = channels_.find(name);
-  if (it == channels_.end()) return;
-  auto& st = it->second;
-  auto cit = st.catching.find(id);
-  if (cit == st.catching.end()) return;
-  auto& c = cit->second;
+  auto [found, catching] = find_catch_up(name, id);
+  if (!catching) return;
+  auto& st = *found;
+  auto& c = *catching;
   c.reading = false;
   if (st.id != chan) return replay_next(name, id);  // reset to a new incarnation meanwhile
   if (!rows || rows.value().empty() || rows.value().front().seq != c.last + 1) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "blocking_pool.hpp"
@@ -151,6 +152,8 @@ class hub {
   void send_all_unsent();
   void remember(channel_state& st, const frame_ptr& f);
 
+  // The channel and its catching-up subscription `id`, if both still exist.
+  std::pair<channel_state*, catch_up*> find_catch_up(const std::string& name, std::uint64_t id);
   void replay_next(const std::string& name, std::uint64_t id);
   void on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
                      storage::result<std::vector<storage::stored_message>> rows);

@@ -10,6 +10,8 @@ import { promisify } from "node:util";
 import {
   freshDatabase,
   getJson,
+  nodeForTest,
+  openWs,
   psql,
   publish,
   publishBatch,
@@ -20,7 +22,6 @@ import {
   startNode,
   startPostgres,
   waitFor,
-  wsClient,
 } from "./harness.mjs";
 
 const MiB = 1024 * 1024;
@@ -35,18 +36,8 @@ function assertError(res, status, code, context = "") {
 }
 
 /** Starts a node on a fresh database and stops it when the test ends. */
-async function nodeOnFreshDatabase(t, name, options = {}) {
-  const databaseUrl = await freshDatabase();
-  const node = await startNode({ databaseUrl, name, ...options });
-  t.after(() => node.stop());
-  return node;
-}
-
-async function openWs(t, node) {
-  const ws = await wsClient(node.wsUrl);
-  t.after(() => ws.close());
-  return ws;
-}
+const nodeOnFreshDatabase = async (t, name, options = {}) =>
+  nodeForTest(t, await freshDatabase(), name, options);
 
 /** Any frame but the server's heartbeat. */
 const notPing = (f) => f.type !== "ping";

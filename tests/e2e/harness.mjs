@@ -293,6 +293,20 @@ export async function startNode({ databaseUrl, env = {}, args = [], name = "node
   return node;
 }
 
+/** Starts a node on `databaseUrl` that stops when test `t` ends. */
+export async function nodeForTest(t, databaseUrl, name, options = {}) {
+  const node = await startNode({ databaseUrl, name, ...options });
+  t.after(() => node.stop());
+  return node;
+}
+
+/** A WebSocket client of `node` that closes when test `t` ends. */
+export async function openWs(t, node) {
+  const ws = await wsClient(node.wsUrl);
+  t.after(() => ws.close());
+  return ws;
+}
+
 /**
  * GET /metrics of a node and parses the Prometheus text: {name: number} for
  * every sample without labels (labelled samples keep their labels in the name).

@@ -12,12 +12,13 @@ import {
   BIN,
   freshDatabase,
   getJson,
+  nodeForTest,
+  openWs,
   publish,
   publishBatch,
   range,
   runSeqcast,
   seqsOf,
-  startNode,
   waitFor,
   withTimeout,
   wsClient,
@@ -28,17 +29,7 @@ const MiB = 1024 * 1024;
 // ---------------------------------------------------------------------------
 // Helpers
 
-async function nodeOn(t, databaseUrl, name, options = {}) {
-  const node = await startNode({ databaseUrl, name, ...options });
-  t.after(() => node.stop());
-  return node;
-}
-
-async function openWs(t, node) {
-  const ws = await wsClient(node.wsUrl);
-  t.after(() => ws.close());
-  return ws;
-}
+const nodeOn = nodeForTest;
 
 /** Frames that are not heartbeats or the greeting. */
 const significant = (frames) => frames.filter((f) => f.type !== "ping" && f.type !== "welcome");
