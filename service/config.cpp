@@ -135,10 +135,6 @@ const std::vector<setting>& settings() {
                   &config::http_body_seconds, 1, 3600),
       int_setting("threads", "I/O threads (0 = one per core)", &config::threads, 0, 256),
       int_setting("db_pool_size", "PostgreSQL connections for reads", &config::db_pool_size, 1, 64),
-      int_setting("writers",
-                  "publish writer threads, one PostgreSQL connection each; a channel always "
-                  "uses the same one",
-                  &config::writers, 1, 64),
       string_setting("log_level", "debug, info, warn or error", &config::log_level),
       string_setting("log_format", "text (key=value) or json", &config::log_format),
   };

@@ -46,7 +46,6 @@ struct config {
   // Process.
   int threads = 0;                  // I/O threads; 0 = one per core
   int db_pool_size = 4;             // PostgreSQL connections for reads
-  int writers = 1;                  // publish writer threads, one PostgreSQL connection each
   std::string log_level = "info";   // debug, info, warn or error
   std::string log_format = "text";  // text (key=value) or json
   bool migrate_on_start = true;     // serve applies migrations first (--no-migrate turns off)

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -27,7 +26,6 @@ class io_threads {
     }
   }
 
-  std::size_t size() const { return contexts_.size(); }
   boost::asio::io_context& main() { return *contexts_[0]; }
   boost::asio::io_context& at(std::size_t i) { return *contexts_[i]; }
   // Where the next connection lives.

@@ -100,7 +100,7 @@ int serve(const config& cfg) {
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
       [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
-      publish::committer_limits{.writers = static_cast<std::size_t>(cfg.writers)},
+      publish::committer_limits{},
       [&](std::size_t messages, std::chrono::microseconds) {
         state.batch_messages.observe(static_cast<double>(messages));
       },

@@ -459,13 +459,9 @@ void hub::send_unsent(channel_state& st) {
   for (auto it = st.subs.begin(); it != st.subs.end();) {
     if (auto s = it->second.lock()) {
       ++n;
-      if (!post_home_) {
-        s->deliver(it->first, frames, false);
-      } else {
-        const std::size_t h = s->home();
-        if (h >= by_home.size()) by_home.resize(h + 1);
-        by_home[h].push_back({std::move(s), it->first});
-      }
+      const std::size_t h = s->home();
+      if (h >= by_home.size()) by_home.resize(h + 1);
+      by_home[h].push_back({std::move(s), it->first});
       ++it;
     } else {
       it = st.subs.erase(it);

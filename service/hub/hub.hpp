@@ -70,7 +70,6 @@ class hub {
   // Runs a function on I/O thread `home` (see subscriber::home()).
   using post_home_fn = std::function<void(std::size_t home, std::function<void()>)>;
 
-  // `home` may be empty: each live delivery is then posted on its own.
   hub(post_fn strand, post_after_fn timer, post_home_fn home, blocking_pool& pool,
       storage::rocksdb_replay_cache* cache, hub_limits limits = {});
 

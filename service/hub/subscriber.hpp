@@ -53,10 +53,8 @@ class subscriber {
 
   // The I/O thread this connection lives on, and live frames handed over on
   // that thread (the hub posts once per thread, not once per connection).
-  virtual std::size_t home() const { return 0; }
-  virtual void deliver_here(std::uint64_t subscription_id, const frame_batch& frames) {
-    deliver(subscription_id, frames, false);
-  }
+  virtual std::size_t home() const = 0;
+  virtual void deliver_here(std::uint64_t subscription_id, const frame_batch& frames) = 0;
 };
 
 }  // namespace seqcast::hub

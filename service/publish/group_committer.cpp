@@ -1,8 +1,5 @@
-// Group commit of publishes, on a few writer threads.
+// Group commit of publishes, on one writer thread.
 #include "group_committer.hpp"
-
-#include <algorithm>
-#include <string_view>
 
 #include "log.hpp"
 
@@ -20,47 +17,36 @@ std::size_t bytes_of(const storage::publish_request& r) {
 
 group_committer::group_committer(const std::string& database_url, committed_fn on_committed,
                                  committer_limits limits, batch_fn on_batch, local_fn on_local)
-    : on_committed_(std::move(on_committed)),
+    : publisher_(database_url),
+      on_committed_(std::move(on_committed)),
       on_batch_(std::move(on_batch)),
       on_local_(std::move(on_local)),
-      limits_(limits) {
-  const std::size_t n = std::max<std::size_t>(1, limits_.writers);
-  limits_.max_queued_bytes /= n;
-  for (std::size_t i = 0; i < n; ++i) lanes_.push_back(std::make_unique<lane>(database_url));
-  for (auto& l : lanes_) l->thread = std::thread([this, &l = *l] { run(l); });
-}
+      limits_(limits),
+      thread_([this] { run(); }) {}
 
 group_committer::~group_committer() {
-  for (auto& l : lanes_) {
-    {
-      std::lock_guard lock(l->mutex);
-      l->stopping = true;
-    }
-    l->cv.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
   }
-  for (auto& l : lanes_) l->thread.join();
+  cv_.notify_all();
+  thread_.join();
 }
 
 bool group_committer::healthy() const {
-  for (const auto& l : lanes_) {
-    std::lock_guard lock(l->mutex);
-    if (!l->healthy) return false;
-  }
-  return true;
+  std::lock_guard lock(mutex_);
+  return healthy_;
 }
 
 void group_committer::submit(storage::publish_request request, done_fn done) {
   const std::size_t bytes = bytes_of(request);
-  std::string_view first;
-  if (!request.items.empty()) first = request.items.front().channel;
-  auto& l = *lanes_[std::hash<std::string_view>{}(first) % lanes_.size()];
   {
-    std::unique_lock lock(l.mutex);
-    if (l.queued_bytes + bytes <= limits_.max_queued_bytes || l.queue.empty()) {
-      l.queued_bytes += bytes;
-      l.queue.push_back({std::move(request), std::move(done), bytes});
+    std::unique_lock lock(mutex_);
+    if (queued_bytes_ + bytes <= limits_.max_queued_bytes || queue_.empty()) {
+      queued_bytes_ += bytes;
+      queue_.push_back({std::move(request), std::move(done), bytes});
       lock.unlock();
-      l.cv.notify_one();
+      cv_.notify_one();
       return;
     }
   }
@@ -71,7 +57,7 @@ void group_committer::fail_all(std::deque<pending>& batch, const storage::error&
   for (auto& p : batch) p.done({e, {}});
 }
 
-void group_committer::run(lane& l) {
+void group_committer::run() {
   using clock = std::chrono::steady_clock;
   auto backoff = std::chrono::milliseconds(100);
   clock::time_point retry_at{};
@@ -79,26 +65,26 @@ void group_committer::run(lane& l) {
   for (;;) {
     std::deque<pending> batch;
     {
-      std::unique_lock lock(l.mutex);
-      l.cv.wait(lock, [&] { return l.stopping || !l.queue.empty(); });
-      if (l.queue.empty()) return;
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
       // Under concurrency a commit answers a group whose members publish
       // again within a round trip; without this wait they would trickle into
       // the next commit while it is already under way and split into two
       // alternating half-size groups, each paying a full WAL flush. A lone
       // publisher (last_batch 1) never waits.
-      if (last_batch > 1 && l.queue.size() < last_batch) {
-        l.cv.wait_for(lock, limits_.regroup_wait,
-                      [&] { return l.stopping || l.queue.size() >= last_batch; });
+      if (last_batch > 1 && queue_.size() < last_batch) {
+        cv_.wait_for(lock, limits_.regroup_wait,
+                     [&] { return stopping_ || queue_.size() >= last_batch; });
       }
       std::size_t bytes = 0;
-      while (!l.queue.empty() && batch.size() < limits_.max_batch_requests &&
-             (batch.empty() || bytes + l.queue.front().bytes <= limits_.max_batch_bytes)) {
-        bytes += l.queue.front().bytes;
-        batch.push_back(std::move(l.queue.front()));
-        l.queue.pop_front();
+      while (!queue_.empty() && batch.size() < limits_.max_batch_requests &&
+             (batch.empty() || bytes + queue_.front().bytes <= limits_.max_batch_bytes)) {
+        bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
       }
-      l.queued_bytes -= bytes;
+      queued_bytes_ -= bytes;
       last_batch = batch.size();
     }
     // While the database is known to be down, answer at once rather than
@@ -118,7 +104,7 @@ void group_committer::run(lane& l) {
     // Tell the hub which heads this commit will reach before it happens, so
     // that the NOTIFY of our own commit does not make it read them back.
     std::vector<storage::channel_advance> announced;
-    auto out = l.publisher.commit(requests, [&](const std::vector<storage::channel_advance>& a) {
+    auto out = publisher_.commit(requests, [&](const std::vector<storage::channel_advance>& a) {
       if (!on_local_) return;
       if (!announced.empty()) on_local_(std::move(announced), false);  // a retried attempt
       announced = a;
@@ -129,8 +115,8 @@ void group_committer::run(lane& l) {
                       out.outcomes.front().failure->code == storage::errc::unavailable &&
                       out.committed.empty();
     {
-      std::lock_guard lock(l.mutex);
-      l.healthy = !down;
+      std::lock_guard lock(mutex_);
+      healthy_ = !down;
     }
     if (down) {
       log::warn("writer", "publish failed error=\"{}\" retry_in_ms={}",

@@ -5,7 +5,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,18 +20,11 @@ struct committer_limits {
   // After a commit of several requests, wait at most this long for as many to
   // queue again: the publishers just answered are about to send their next.
   std::chrono::microseconds regroup_wait{1000};
-  // Writer threads, each with its own connection and queue. A channel always
-  // goes to the same writer (a batch: that of its first message), so its
-  // publishes stay in order; writers on other channels commit meanwhile and
-  // share PostgreSQL's WAL flushes. One is best when the database shares the
-  // node's cores (more writers split the groups: more commits, more CPU);
-  // more can pay off against a database on its own, larger machine.
-  std::size_t writers = 1;
 };
 
-// Thread-safe. Owns the writer threads and their PostgreSQL connections.
+// Thread-safe. Owns the writer thread and its PostgreSQL connection.
 //
-// A writer takes everything queued (up to the limits) into one transaction,
+// The writer takes everything queued (up to the limits) into one transaction,
 // so one COMMIT and one NOTIFY serve many publishes with no artificial delay.
 // `done` runs on the writer thread after the COMMIT (or the failure); it must
 // only post to the caller's strand. After a batch commits, `on_committed`
@@ -55,7 +47,7 @@ class group_committer {
 
   void submit(storage::publish_request request, done_fn done);
 
-  // False while PostgreSQL is unreachable by a writer.
+  // False while PostgreSQL is unreachable by the writer.
   bool healthy() const;
 
  private:
@@ -64,27 +56,22 @@ class group_committer {
     done_fn done;
     std::size_t bytes;
   };
-  // One writer: its thread, connection and queue.
-  struct lane {
-    explicit lane(const std::string& database_url) : publisher(database_url) {}
-    storage::pg_publisher publisher;
-    mutable std::mutex mutex;
-    std::condition_variable cv;
-    std::deque<pending> queue;
-    std::size_t queued_bytes = 0;
-    bool stopping = false;
-    bool healthy = true;
-    std::thread thread;
-  };
-  void run(lane& l);
-  void commit(lane& l, std::deque<pending>& batch);
-  static void fail_all(std::deque<pending>& batch, const storage::error& e);
+  void run();
+  void fail_all(std::deque<pending>& batch, const storage::error& e);
 
+  storage::pg_publisher publisher_;
   committed_fn on_committed_;
   batch_fn on_batch_;
   local_fn on_local_;
   committer_limits limits_;
-  std::vector<std::unique_ptr<lane>> lanes_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<pending> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  bool healthy_ = true;
+  std::thread thread_;
 };
 
 }  // namespace seqcast::publish

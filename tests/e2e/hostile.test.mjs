@@ -520,7 +520,7 @@ describe("5/6 Hostile input against one node, while a good client keeps receivin
     assert.ok(peakRss < RSS_BOUND_BYTES, `peak RSS ${(peakRss / MiB).toFixed(1)} MiB over the ${RSS_BOUND_BYTES / MiB} MiB bound`);
   });
 
-  test("oversized request headers get 431", { timeout: 60_000 }, async (t) => {
+  test("oversized request headers get 431; malformed upgrades get 426 or 400", { timeout: 60_000 }, async (t) => {
     const big = await rawHttp(node.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${"a".repeat(20 * KiB)}\r\nConnection: close\r\n\r\n`);
     assertError(big, 431, "headers_too_large", "one 20 KiB header");
     note(t, "one 20 KiB header", `${big.status} ${big.body.error.code}`);
@@ -535,6 +535,15 @@ describe("5/6 Hostile input against one node, while a good client keeps receivin
     const upgrade = await rawHttp(node.port, `GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nX-Junk: ${"a".repeat(20 * KiB)}\r\n\r\n`);
     assertError(upgrade, 431, "headers_too_large", "a WebSocket upgrade with 20 KiB of headers");
     note(t, "a WebSocket upgrade with a 20 KiB header", `${upgrade.status}`);
+    const upgradeOf = (headers) => `GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headers}\r\n`;
+    const oldVersion = await rawHttp(node.port, upgradeOf(`Sec-WebSocket-Key: ${crypto.randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 8\r\n`));
+    assertError(oldVersion, 426, "upgrade_required", "a WebSocket upgrade of version 8");
+    assert.equal(oldVersion.headers["sec-websocket-version"], "13", "426 names the version spoken");
+    const noKey = await rawHttp(node.port, upgradeOf("Sec-WebSocket-Version: 13\r\n"));
+    assertError(noKey, 400, "bad_request", "a WebSocket upgrade without Sec-WebSocket-Key");
+    const shortKey = await rawHttp(node.port, upgradeOf(`Sec-WebSocket-Key: ${crypto.randomBytes(8).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n`));
+    assertError(shortKey, 400, "bad_request", "a Sec-WebSocket-Key of 8 bytes");
+    note(t, "WebSocket upgrade: version 8 / no key / an 8-byte key", `${oldVersion.status} / ${noKey.status} / ${shortKey.status}`);
     const fine = await rawHttp(node.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${"a".repeat(8 * KiB)}\r\nConnection: close\r\n\r\n`);
     assert.equal(fine.status, 200, "8 KiB of headers are fine");
     const garbage = await rawHttp(node.port, "\x00\x01\x02 not http at all\r\n\r\n");

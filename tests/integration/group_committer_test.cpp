@@ -1,6 +1,6 @@
-// The group committer against a real database: several writers, many
-// concurrent publishers, every publish answered once with a gapless seq, and
-// each publisher's own publishes to a channel in the order it made them.
+// The group committer against a real database: many concurrent publishers,
+// every publish answered once with a gapless seq, and each publisher's own
+// publishes to a channel in the order it made them.
 #include "publish/group_committer.hpp"
 
 #include <fmt/format.h>
@@ -16,21 +16,16 @@
 namespace seqcast::publish {
 namespace {
 
-TEST(GroupCommitter, ManyWritersKeepSeqsGaplessAndEachPublishersOrder) {
+TEST(GroupCommitter, ConcurrentPublishersGetGaplessSeqsInTheirOwnOrder) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
   constexpr int publishers = 24, per_publisher = 60, channels = 5;
   std::mutex mutex;
   std::map<std::string, std::vector<storage::seq_t>> committed;  // from on_committed
-  committer_limits limits;
-  limits.writers = 3;
-  group_committer committer(
-      db.url(),
-      [&](std::vector<storage::committed_message> ms) {
-        std::lock_guard lock(mutex);
-        for (const auto& m : ms) committed[m.name].push_back(m.message.seq);
-      },
-      limits);
+  group_committer committer(db.url(), [&](std::vector<storage::committed_message> ms) {
+    std::lock_guard lock(mutex);
+    for (const auto& m : ms) committed[m.name].push_back(m.message.seq);
+  });
 
   // Each publisher waits for its answer before the next publish, as an HTTP
   // client on one keep-alive connection does.
