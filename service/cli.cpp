@@ -23,7 +23,8 @@ namespace seqcast::cli {
 
 namespace {
 
-constexpr std::size_t page = 1000;
+// Rows per read, and payload bytes (a page of big messages stays a few MiB).
+constexpr storage::page_limit page{1000, 4 << 20};
 
 storage::seq_t int_option(const command_line& cl, const std::string& name, storage::seq_t dflt) {
   auto it = cl.args.find(name);

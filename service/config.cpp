@@ -9,6 +9,8 @@
 #include <functional>
 #include <stdexcept>
 
+#include "protocol/frames.hpp"
+
 namespace seqcast {
 
 namespace {
@@ -237,6 +239,10 @@ std::string help_text() {
   return out;
 }
 
+std::size_t min_replay_grant(const config& c) {
+  return static_cast<std::size_t>(c.max_payload_bytes) + protocol::max_message_overhead;
+}
+
 void validate(const config& c, const std::string& command) {
   static const std::vector<std::string> commands = {"serve", "migrate", "replay", "channels",
                                                     "drain"};
@@ -254,6 +260,15 @@ void validate(const config& c, const std::string& command) {
   if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end()) {
     throw std::invalid_argument(
         fmt::format("log_level: expected debug|info|warn|error, got '{}'", c.log_level));
+  }
+  // Half the queue is what replay may fill; it must hold the largest message, or a
+  // backlog of them could never be delivered (every resume would end in 1013).
+  if (static_cast<std::size_t>(c.send_queue_bytes) < 2 * min_replay_grant(c)) {
+    throw std::invalid_argument(fmt::format(
+        "send_queue_bytes ({}) must hold two of the largest messages with their framing: at "
+        "least 2 x (max_payload_bytes {} + {}) = {}",
+        c.send_queue_bytes, c.max_payload_bytes, protocol::max_message_overhead,
+        2 * min_replay_grant(c)));
   }
   if (c.log_format != "text" && c.log_format != "json") {
     throw std::invalid_argument(

@@ -1,6 +1,7 @@
 // The settings of a seqcast process: one struct, loaded once from flags and environment.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -65,6 +66,9 @@ command_line parse_command_line(int argc, const char* const* argv);
 
 // The --help text: every setting with its flag, environment name, unit and default.
 std::string help_text();
+
+// The smallest replay grant: room for one message of max_payload_bytes with its framing.
+std::size_t min_replay_grant(const config& c);
 
 // Checks ranges and required settings for `command`; throws std::invalid_argument.
 void validate(const config& c, const std::string& command);

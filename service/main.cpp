@@ -19,6 +19,7 @@
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
+#include "hub/storage_history.hpp"
 #include "ingest/notify_listener.hpp"
 #include "io_threads.hpp"
 #include "log.hpp"
@@ -27,6 +28,7 @@
 #include "publish/group_committer.hpp"
 #include "retention.hpp"
 #include "rocksdb_replay_cache.hpp"
+#include "util/backoff.hpp"
 
 namespace net = boost::asio;
 
@@ -48,6 +50,15 @@ int serve(const config& cfg) {
   // destroys them (state, registry, hub) is declared before it.
   node_state state;
   drain::session_registry sessions;
+  // A node started while its database restarts or fails over waits for it rather
+  // than exiting (SIGTERM still stops it at once).
+  util::backoff startup_retry(std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
+  for (std::string why; !storage::database_reachable(cfg.database_url, why);) {
+    const auto delay = startup_retry.next();
+    log::warn("serve", "database unreachable, waiting error=\"{}\" retry_in_ms={}", why,
+              delay.count());
+    std::this_thread::sleep_for(delay);
+  }
   if (cfg.migrate_on_start) {
     auto r = storage::migrate(cfg.database_url);
     if (r.to_version != r.from_version) {
@@ -81,10 +92,12 @@ int serve(const config& cfg) {
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
 
   blocking_pool pool(cfg.database_url, cfg.db_pool_size);
+  auto on_core = [&](std::function<void()> f) {
+    if (posts_open) net::post(*core, std::move(f));
+  };
+  hub::storage_history history(pool, cache.value().get(), on_core);
   hub::hub hub(
-      [&](std::function<void()> f) {
-        if (posts_open) net::post(*core, std::move(f));
-      },
+      on_core,
       [&](std::chrono::milliseconds delay, std::function<void()> f) {
         if (!posts_open) return;
         auto t = std::make_shared<net::steady_timer>(*core, delay);
@@ -95,8 +108,7 @@ int serve(const config& cfg) {
       [&](std::size_t home, std::function<void()> f) {
         if (posts_open) net::post(io->at(home), std::move(f));
       },
-      pool, cache.value().get(),
-      hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
+      history, hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
   auto committer = std::make_unique<publish::group_committer>(
       cfg.database_url,
       [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },

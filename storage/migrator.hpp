@@ -35,4 +35,8 @@ struct schema_state {
 };
 schema_state read_schema_state(const std::string& database_url);
 
+// Whether PostgreSQL accepts a connection at `database_url` now; when it does not,
+// `why` says what failed (a server that is down, restarting or failing over).
+bool database_reachable(const std::string& database_url, std::string& why);
+
 }  // namespace seqcast::storage

@@ -75,6 +75,7 @@ struct pg_publisher::impl {
   std::string url;
   std::unique_ptr<pqxx::connection> conn;
   std::unordered_map<std::string, channel_id> ids;  // name → id of the current row
+  bool committing = false;  // COMMIT sent: a failure now leaves the outcome in doubt
 
   void resolve_ids(const std::set<std::string>& names);
   batch_outcome run(std::vector<publish_request>& batch, const advances_fn& before_commit);
@@ -124,6 +125,7 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
 
 batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
                                       const advances_fn& before_commit) {
+  committing = false;
   std::set<std::string> names;
   for (const auto& r : batch)
     for (const auto& it : r.items) names.insert(it.channel);
@@ -252,6 +254,7 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
     }
     if (before_commit) before_commit(advances);
   }
+  committing = true;
   tx.commit();
 
   out.committed.reserve(new_rows.size());
@@ -266,20 +269,41 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
 
 batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
                                    const advances_fn& before_commit) {
+  // A connection lost before COMMIT was sent wrote nothing (a loss during COMMIT
+  // is in doubt, and never retried here), so the batch may go again at once on a
+  // new connection. One that had sat idle may just have been cut
+  // (pg_terminate_backend, a pooler, a failover); one opened for this attempt, or
+  // a second cut, means the server is not reachable now.
+  auto may_retry_cut = [&](bool fresh, bool& reconnected) {
+    if (impl_->committing || fresh || reconnected) return false;
+    reconnected = true;
+    return true;
+  };
   std::optional<error> failure;
+  bool reconnected = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
+    const bool fresh = !impl_->conn || !impl_->conn->is_open();
     if (auto e = ensure_connected()) {
       failure = std::move(e);
       break;
     }
     try {
       return impl_->run(batch, before_commit);
+    } catch (const pqxx::broken_connection&) {
+      failure = classify_current_exception("publish");
+      impl_->conn.reset();
+      if (!may_retry_cut(fresh, reconnected)) break;
     } catch (const stale_channel&) {
       failure = error{errc::unavailable, "channel changed concurrently; retry"};
     } catch (const pqxx::sql_error& e) {
-      // Deadlock or serialization failure: retry the whole batch.
       const std::string state = e.sqlstate();
       failure = classify_current_exception("publish");
+      if (is_connection_error(*failure)) {
+        impl_->conn.reset();
+        if (!may_retry_cut(fresh, reconnected)) break;
+        continue;
+      }
+      // Deadlock or serialization failure: retry the whole batch.
       if (state != "40P01" && state != "40001") break;
     } catch (...) {
       failure = classify_current_exception("publish");

@@ -15,9 +15,15 @@ void prepare_statements(pqxx::connection& c) {
   c.prepare("channels",
             "SELECT id, name, epoch, first_seq, last_seq FROM channels "
             "WHERE name = ANY($1::text[]) AND last_seq > 0");
+  // At most $4 rows, and past the first, at most $5 payload bytes in all (the running
+  // sum is over the rows already limited by count, so the scan stays bounded).
   c.prepare("read_range",
-            "SELECT seq, (extract(epoch FROM ts) * 1000000)::bigint, payload FROM messages "
-            "WHERE channel_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4");
+            "SELECT seq, us, payload FROM ("
+            " SELECT seq, (extract(epoch FROM ts) * 1000000)::bigint AS us, payload,"
+            " sum(octet_length(payload)) OVER (ORDER BY seq) - octet_length(payload) AS before"
+            " FROM (SELECT seq, ts, payload FROM messages"
+            "  WHERE channel_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4) AS r"
+            ") AS p WHERE before = 0 OR before + octet_length(payload) <= $5 ORDER BY seq");
   c.prepare("delete_channel", "DELETE FROM channels WHERE name = $1");
   c.prepare("list_channels",
             "SELECT c.id, c.name, c.epoch, c.first_seq, c.last_seq, count(m.seq), "
@@ -55,23 +61,30 @@ pg_reader::pg_reader(std::string database_url) : impl_(std::make_unique<impl>())
 pg_reader::~pg_reader() = default;
 
 template <class F>
-auto pg_reader::run(std::string_view what, F&& f) -> decltype(f()) {
-  try {
-    if (!impl_->conn || !impl_->conn->is_open()) {
-      impl_->conn = open_connection(impl_->url);
-      prepare_statements(*impl_->conn);
+auto pg_reader::run(std::string_view what, retry policy, F&& f) -> decltype(f()) {
+  for (int attempt = 0;; ++attempt) {
+    const bool fresh = !impl_->conn || !impl_->conn->is_open();
+    try {
+      if (fresh) {
+        impl_->conn = open_connection(impl_->url);
+        prepare_statements(*impl_->conn);
+      }
+      ++queries_;
+      return f();
+    } catch (...) {
+      auto e = classify_current_exception(what);
+      if (!is_connection_error(e)) return e;
+      impl_->conn.reset();
+      // A connection that had been open may just have been cut while idle: one
+      // more try on a new one. A connection opened for this call that failed
+      // means the server is not reachable now.
+      if (policy == retry::never || fresh || attempt > 0) return e;
     }
-    ++queries_;
-    return f();
-  } catch (...) {
-    auto e = classify_current_exception(what);
-    if (is_connection_error(e)) impl_->conn.reset();
-    return e;
   }
 }
 
 result<channel_info> pg_reader::channel(const std::string& name) {
-  return run("read channel", [&]() -> result<channel_info> {
+  return run("read channel", retry::once_if_cut, [&]() -> result<channel_info> {
     pqxx::nontransaction tx(*impl_->conn);
     auto r = tx.exec_prepared("channel", name);
     if (r.empty()) return error{errc::not_found, "channel not found"};
@@ -80,7 +93,7 @@ result<channel_info> pg_reader::channel(const std::string& name) {
 }
 
 result<std::vector<channel_info>> pg_reader::channels(const std::vector<std::string>& names) {
-  return run("read channels", [&]() -> result<std::vector<channel_info>> {
+  return run("read channels", retry::once_if_cut, [&]() -> result<std::vector<channel_info>> {
     text_array arr;
     for (const auto& n : names) arr.add(n);
     pqxx::nontransaction tx(*impl_->conn);
@@ -91,11 +104,13 @@ result<std::vector<channel_info>> pg_reader::channels(const std::vector<std::str
 }
 
 result<std::vector<stored_message>> pg_reader::read_range(channel_id id, seq_t after, seq_t to,
-                                                          std::size_t limit) {
-  return run("read messages", [&]() -> result<std::vector<stored_message>> {
+                                                          page_limit limit) {
+  return run("read messages", retry::once_if_cut, [&]() -> result<std::vector<stored_message>> {
     pqxx::nontransaction tx(*impl_->conn);
     std::vector<stored_message> out;
-    auto r = tx.exec_prepared("read_range", id, after, to, static_cast<std::int64_t>(limit));
+    auto r = tx.exec_prepared("read_range", id, after, to,
+                              static_cast<std::int64_t>(std::max<std::size_t>(limit.messages, 1)),
+                              static_cast<std::int64_t>(limit.bytes));
     out.reserve(r.size());
     for (const auto& row : r) {
       out.push_back({row[0].as<seq_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>()});
@@ -105,7 +120,7 @@ result<std::vector<stored_message>> pg_reader::read_range(channel_id id, seq_t a
 }
 
 result<bool> pg_reader::delete_channel(const std::string& name) {
-  return run("delete channel", [&]() -> result<bool> {
+  return run("delete channel", retry::never, [&]() -> result<bool> {
     pqxx::work tx(*impl_->conn);
     auto r = tx.exec_prepared("delete_channel", name);
     tx.commit();
@@ -114,7 +129,7 @@ result<bool> pg_reader::delete_channel(const std::string& name) {
 }
 
 result<std::vector<channel_stats>> pg_reader::list_channels() {
-  return run("list channels", [&]() -> result<std::vector<channel_stats>> {
+  return run("list channels", retry::once_if_cut, [&]() -> result<std::vector<channel_stats>> {
     pqxx::nontransaction tx(*impl_->conn);
     std::vector<channel_stats> out;
     for (const auto& row : tx.exec_prepared("list_channels")) {
@@ -126,7 +141,7 @@ result<std::vector<channel_stats>> pg_reader::list_channels() {
 
 result<trim_report> pg_reader::trim(std::int64_t keep_messages, std::int64_t keep_seconds,
                                     std::int64_t batch) {
-  return run("trim", [&]() -> result<trim_report> {
+  return run("trim", retry::never, [&]() -> result<trim_report> {
     auto& c = *impl_->conn;
     trim_report report;
     if (keep_messages <= 0 && keep_seconds <= 0) return report;

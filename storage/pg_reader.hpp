@@ -13,6 +13,11 @@ namespace seqcast::storage {
 
 // Owns one PostgreSQL connection, opened on first use and reopened after a
 // failure. Not thread-safe: each blocking-pool thread owns one.
+//
+// A read that finds its connection broken (the server restarted, a pooler or
+// pg_terminate_backend cut it, a failover) is retried once on a new connection
+// before it reports `unavailable`: a cut the database has recovered from is
+// never visible to the caller. Writes (delete_channel, trim) are not retried.
 class pg_reader {
  public:
   explicit pg_reader(std::string database_url);
@@ -26,9 +31,9 @@ class pg_reader {
   // The current incarnations of the named channels that have any message.
   result<std::vector<channel_info>> channels(const std::vector<std::string>& names);
 
-  // Messages with after < seq <= to of one channel row, in seq order, at most `limit`.
+  // Messages with after < seq <= to of one channel row, in seq order, within `limit`.
   result<std::vector<stored_message>> read_range(channel_id id, seq_t after, seq_t to,
-                                                 std::size_t limit);
+                                                 page_limit limit);
 
   // Destroys a channel's history (its row and messages); the next publish
   // starts a new epoch at seq 1. Returns whether a channel existed.
@@ -52,8 +57,9 @@ class pg_reader {
   std::unique_ptr<impl> impl_;
   std::atomic<std::uint64_t> queries_{0};  // read by metrics from other threads
 
+  enum class retry { once_if_cut, never };
   template <class F>
-  auto run(std::string_view what, F&& f) -> decltype(f());
+  auto run(std::string_view what, retry policy, F&& f) -> decltype(f());
 };
 
 }  // namespace seqcast::storage

@@ -215,9 +215,9 @@ void rocksdb_replay_cache::drop(channel_id channel) {
 }
 
 result<std::vector<stored_message>> rocksdb_replay_cache::read(channel_id channel, seq_t after,
-                                                               seq_t to, std::size_t limit) const {
+                                                               seq_t to, page_limit limit) const {
   std::vector<stored_message> out;
-  if (to <= after || limit == 0) return out;
+  if (to <= after || limit.messages == 0) return out;
   const cache_key upper =
       to == std::numeric_limits<seq_t>::max() ? end_of(channel) : make_cache_key(channel, to + 1);
   const rocksdb::Slice upper_slice = impl_->slice(upper);
@@ -225,13 +225,17 @@ result<std::vector<stored_message>> rocksdb_replay_cache::read(channel_id channe
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
   seq_t expect = after + 1;
-  for (it->Seek(impl_->slice(make_cache_key(channel, expect))); it->Valid() && out.size() < limit;
-       it->Next()) {
+  std::size_t bytes = 0;
+  for (it->Seek(impl_->slice(make_cache_key(channel, expect)));
+       it->Valid() && out.size() < limit.messages; it->Next()) {
     auto k = parse_cache_key(std::string_view(it->key().data(), it->key().size()));
     if (!k || k->first != channel || k->second != expect) break;  // a hole: stop here
     const auto v = it->value();
     if (v.size() < 8) break;
-    out.push_back({expect, decode_ts(v), std::string(v.data() + 8, v.size() - 8)});
+    const std::size_t size = v.size() - 8;
+    if (!out.empty() && bytes + size > limit.bytes) break;  // the page is full
+    bytes += size;
+    out.push_back({expect, decode_ts(v), std::string(v.data() + 8, size)});
     ++expect;
   }
   if (!it->status().ok()) return rocks_error("read", it->status());

@@ -45,10 +45,10 @@ class rocksdb_replay_cache {
   using channel_messages = std::pair<channel_id, std::vector<stored_message>>;
   result<none> put(const std::vector<channel_messages>& channels);
 
-  // The messages after < seq <= to, in order, at most `limit`, stopping at the
+  // The messages after < seq <= to, in order, within `limit`, stopping at the
   // first missing seq: the result is always after+1, after+2, … (maybe empty).
   result<std::vector<stored_message>> read(channel_id channel, seq_t after, seq_t to,
-                                           std::size_t limit) const;
+                                           page_limit limit) const;
 
   // Forgets a channel row (its epoch ended).
   void drop(channel_id channel);

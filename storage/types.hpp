@@ -22,6 +22,14 @@ struct channel_info {
   seq_t last_seq = 0;   // head; 0 = no message yet
 };
 
+// How much one range read may return: at most `messages` rows and, past the first row,
+// at most `bytes` of payload in all. The first row always comes, however large, so a
+// read always makes progress; a message as large as max_payload_bytes is always readable.
+struct page_limit {
+  std::size_t messages = 1000;
+  std::size_t bytes = 4 << 20;
+};
+
 // A message as stored: payload bytes exactly as published.
 struct stored_message {
   seq_t seq = 0;

@@ -345,6 +345,9 @@ response api::metrics() const {
   counter("seqcast_replay_pg_queries_total", "PostgreSQL range reads for replays.",
           h.replay_pg_queries.load());
   counter("seqcast_resets_total", "Reset frames sent.", h.resets.load());
+  counter("seqcast_hub_read_retries_total",
+          "Hub reads of PostgreSQL (heads, live ranges, replays) retried after a failure.",
+          h.read_retries.load());
   counter("seqcast_pg_queries_total", "PostgreSQL round trips by the read pool.", pool_.queries());
   counter("seqcast_slow_consumer_closes_total", "Connections closed as slow consumers (1013).",
           state_.slow_consumer_closes.load());

@@ -10,7 +10,11 @@ namespace {
 
 constexpr std::int64_t default_limit = 100;
 constexpr std::int64_t max_page_limit = 1000;
-constexpr std::size_t stream_page = 1000;
+// Payload bytes per page of the log API or per NDJSON chunk: a page of big messages
+// ends early (its `next` says where to go on), so no read holds more than this
+// (plus one message) in memory, whatever the messages' size.
+constexpr std::size_t page_bytes = 4 << 20;
+constexpr storage::page_limit stream_page{1000, page_bytes};
 
 std::string ndjson_line(const std::string& channel, const storage::stored_message& m) {
   std::string line = fmt::format(R"({{"channel":{},"seq":{},"ts":"{}","data":)", quoted(channel),
@@ -84,7 +88,8 @@ void api::read_log(const std::string& channel, const request& req, respond_fn re
       return respond(std::move(res));
     }
     const std::int64_t n = std::min(limit.value_or(default_limit), max_page_limit);
-    auto rows = db.read_range(c.id, start - 1, c.last_seq, static_cast<std::size_t>(n));
+    auto rows =
+        db.read_range(c.id, start - 1, c.last_seq, {static_cast<std::size_t>(n), page_bytes});
     if (!rows) return respond(storage_error_response(rows.err()));
     const auto& got = rows.value();
     std::string body =
@@ -100,8 +105,9 @@ void api::read_log(const std::string& channel, const request& req, respond_fn re
     body += fmt::format(R"(],"next":{}}})", at_head ? "null" : std::to_string(got.back().seq + 1));
     response res;
     res.body = std::move(body);
-    if (!at_head && static_cast<std::int64_t>(got.size()) == n) {
-      // A full page wholly below the head never changes: let a CDN keep it.
+    if (!at_head) {
+      // A page wholly below the head (full by count or by bytes) never changes: let a
+      // CDN keep it.
       res.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
       res.headers.emplace_back(
           "ETag", fmt::format("\"{}:{}-{}\"", c.epoch, got.front().seq, got.back().seq));

@@ -15,6 +15,7 @@
 #include "hub/subscriber.hpp"
 #include "io_threads.hpp"
 #include "log.hpp"
+#include "session/replay_credit.hpp"
 #include "ws/send_queue.hpp"
 
 namespace seqcast::http {
@@ -62,7 +63,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
         channel_(std::move(channel)),
         id_(next_sse_id.fetch_add(1)),
         heartbeat_(stream_.get_executor()),
-        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
+        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)),
+        credit_(static_cast<std::size_t>(s.cfg.send_queue_bytes), min_replay_grant(s.cfg)) {
     s_.state.connections.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -78,7 +80,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
       self->registry_id_ = self->s_.sessions.add(self->weak_from_this());
       self->enqueue(std::make_shared<const std::string>(header));
       self->s_.hub.subscribe(self->id_, self->weak_from_this(), self->channel_, since,
-                             std::move(epoch));
+                             std::move(epoch), self->credit_.open(self->id_, since.has_value()));
       self->schedule_heartbeat();
       self->do_read();
     });
@@ -90,17 +92,18 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
-  void deliver(std::uint64_t, hub::frame_batch frames, bool replay_page) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), frames = std::move(frames),
-                                       replay_page] { self->on_deliver(*frames, replay_page); });
+  void deliver(std::uint64_t, hub::frame_batch frames, hub::pacing p) override {
+    net::post(stream_.get_executor(), [self = shared_from_this(), frames = std::move(frames), p] {
+      self->on_deliver(*frames, p);
+    });
   }
   std::size_t home() const override { return home_; }
   void deliver_here(std::uint64_t, const hub::frame_batch& frames) override {
-    on_deliver(*frames, false);
+    on_deliver(*frames, hub::pacing::none);
   }
 
  private:
-  void on_deliver(const std::vector<hub::frame_ptr>& frames, bool replay_page) {
+  void on_deliver(const std::vector<hub::frame_ptr>& frames, hub::pacing p) {
     std::string out;
     for (const auto& f : frames) {
       if (f->reset_to >= 0) last_seq_ = f->reset_to;
@@ -128,16 +131,15 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
       }
     }
     if (!out.empty()) enqueue(std::make_shared<const std::string>(std::move(out)));
-    if (replay_page) {
-      wants_more_ = true;
-      request_more();
-    }
+    credit_.on_delivery(id_, p);
+    request_more();
   }
 
+  // The same pacing as a WebSocket's (session/replay_credit.hpp).
   void request_more() {
-    if (!wants_more_ || closing_ || !queue_.below_low_water()) return;
-    wants_more_ = false;
-    s_.hub.more(id_, channel_);
+    if (!credit_.anyone_waiting() || closing_ || !queue_.below_low_water()) return;
+    credit_.grant_waiting(
+        [this](std::uint64_t id, std::size_t grant) { s_.hub.more(id, channel_, grant); });
   }
 
   void schedule_heartbeat() {
@@ -211,7 +213,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
   bool closing_ = false;
   bool closed_ = false;
   bool close_after_write_ = false;
-  bool wants_more_ = false;
+  session::replay_credit credit_;
 };
 
 }  // namespace

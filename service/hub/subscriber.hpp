@@ -36,6 +36,16 @@ inline frame_ptr make_frame(frame f) {
 }
 using frame_batch = std::shared_ptr<const std::vector<frame_ptr>>;
 
+// What a delivery means for a subscription's replay pacing. The hub sends a page of
+// history only against a grant: bytes the subscriber can take now (given at
+// subscribe, or with hub::more()).
+enum class pacing {
+  none,       // live frames, or control frames ahead of a page
+  want_more,  // a page of history (maybe empty): its grant is used up; call hub::more()
+              // with a new grant once there is room for the next page
+  caught_up,  // the subscription is live from now on: its grant, if any, is released
+};
+
 // Implemented by WebSocket and SSE sessions.
 class subscriber {
  public:
@@ -43,13 +53,9 @@ class subscriber {
 
   // Hands over frames of subscription `subscription_id`, in order: first its
   // `subscribed` (or an error), maybe a `reset`, then messages in seq order.
-  // Called on the hub strand; an implementation only posts to its own strand,
+  // Called on the hub strand; an implementation only posts to its own thread,
   // never blocks.
-  //
-  // `replay_page` marks a page of history: the subscriber must call
-  // hub::more() once it has room for the next page (its send queue drained
-  // below its low-water mark), which paces a long replay in bounded memory.
-  virtual void deliver(std::uint64_t subscription_id, frame_batch frames, bool replay_page) = 0;
+  virtual void deliver(std::uint64_t subscription_id, frame_batch frames, pacing p) = 0;
 
   // The I/O thread this connection lives on, and live frames handed over on
   // that thread (the hub posts once per thread, not once per connection).

@@ -9,6 +9,7 @@
 #include "log.hpp"
 #include "notify_codec.hpp"
 #include "pg_notification_source.hpp"
+#include "util/backoff.hpp"
 
 namespace seqcast::ingest {
 
@@ -35,11 +36,12 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
   void on_connect(const storage::result<storage::none>& r) {
     if (stopped) return;
     if (!r) {
+      const auto delay = backoff.next();
       log::warn("listener", "connect failed error=\"{}\" retry_in_ms={}", r.err().message,
-                backoff.count());
-      return retry();
+                delay.count());
+      return retry(delay);
     }
-    backoff = std::chrono::milliseconds(100);
+    backoff.reset();
     // libpq owns the socket: wrap it to wait on, and release() before closing.
     descriptor.assign(source.fd());
     state.listener_connected = true;
@@ -62,7 +64,7 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
       log::warn("listener", "connection lost error=\"{}\"",
                 ec ? ec.message() : payloads.err().message);
       lost();
-      return retry();
+      return retry(backoff.next());
     }
     std::vector<storage::channel_advance> advances;
     for (const auto& p : payloads.value()) {
@@ -80,9 +82,8 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
     source.disconnect();
   }
 
-  void retry() {
-    timer.expires_after(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  void retry(std::chrono::milliseconds delay) {
+    timer.expires_after(delay);
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->connect();
     });
@@ -95,7 +96,7 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
   blocking_pool& pool;
   hub::hub& hub;
   node_state& state;
-  std::chrono::milliseconds backoff{100};
+  util::backoff backoff;
   bool stopped = false;
 };
 

@@ -1,6 +1,7 @@
 // The WebSocket protocol's frames: server frames encoded once, client ops parsed and checked.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,10 @@
 namespace seqcast::protocol {
 
 inline constexpr std::string_view version = "1";
+
+// Bytes any face's frame of one message may take beyond its payload (channel name,
+// epoch, numbers, framing): whoever has room for payload + this can take the message.
+inline constexpr std::size_t max_message_overhead = 2048;
 
 // Server → client. Each returns the exact text of one frame. Payloads are
 // spliced in raw (they were validated as JSON at publish).

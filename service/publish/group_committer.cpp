@@ -2,6 +2,7 @@
 #include "group_committer.hpp"
 
 #include "log.hpp"
+#include "util/backoff.hpp"
 
 namespace seqcast::publish {
 
@@ -59,7 +60,7 @@ void group_committer::fail_all(std::deque<pending>& batch, const storage::error&
 
 void group_committer::run() {
   using clock = std::chrono::steady_clock;
-  auto backoff = std::chrono::milliseconds(100);
+  util::backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
   clock::time_point retry_at{};
   std::size_t last_batch = 0;
   for (;;) {
@@ -119,12 +120,12 @@ void group_committer::run() {
       healthy_ = !down;
     }
     if (down) {
+      const auto delay = backoff.next();
       log::warn("writer", "publish failed error=\"{}\" retry_in_ms={}",
-                out.outcomes.front().failure->message, backoff.count());
-      retry_at = clock::now() + backoff;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+                out.outcomes.front().failure->message, delay.count());
+      retry_at = clock::now() + delay;
     } else {
-      backoff = std::chrono::milliseconds(100);
+      backoff.reset();
       if (on_batch_) {
         on_batch_(messages,
                   std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started));

@@ -23,6 +23,7 @@
 #include "log.hpp"
 #include "protocol/close_codes.hpp"
 #include "protocol/frames.hpp"
+#include "session/replay_credit.hpp"
 #include "ws/send_queue.hpp"
 #include "ws/wire.hpp"
 
@@ -62,7 +63,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
         in_(static_cast<std::size_t>(s.cfg.max_frame_bytes)),
         heartbeat_(socket_.get_executor()),
         drain_timer_(socket_.get_executor()),
-        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)) {
+        queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)),
+        credit_(static_cast<std::size_t>(s.cfg.send_queue_bytes), min_replay_grant(s.cfg)) {
     s_.state.connections.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -82,15 +84,16 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
                    early = std::move(early)]() mutable { self->start(key, std::move(early)); });
   }
 
-  void deliver(std::uint64_t subscription_id, hub::frame_batch frames, bool replay_page) override {
+  void deliver(std::uint64_t subscription_id, hub::frame_batch frames, hub::pacing p) override {
     net::post(socket_.get_executor(),
-              [self = shared_from_this(), subscription_id, frames = std::move(frames),
-               replay_page] { self->on_deliver(subscription_id, *frames, replay_page); });
+              [self = shared_from_this(), subscription_id, frames = std::move(frames), p] {
+                self->on_deliver(subscription_id, *frames, p);
+              });
   }
 
   std::size_t home() const override { return home_; }
   void deliver_here(std::uint64_t subscription_id, const hub::frame_batch& frames) override {
-    on_deliver(subscription_id, *frames, false);
+    on_deliver(subscription_id, *frames, hub::pacing::none);
   }
 
   void reconnect(std::int64_t within_ms) override {
@@ -104,7 +107,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   struct subscription {
     std::string channel;
     std::int64_t last_seq = 0;  // last message seq queued; dedupe guard
-    bool wants_more = false;    // a replay page arrived; ask for the next when drained
   };
 
   // ---- lifecycle ------------------------------------------------------------
@@ -289,14 +291,16 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     subs_.emplace(id, subscription{op.channel, op.since.value_or(0)});
     by_channel_.emplace(op.channel, id);
     s_.state.subscriptions.fetch_add(1, std::memory_order_relaxed);
-    s_.hub.subscribe(id, weak_from_this(), std::move(op.channel), op.since, std::move(op.epoch));
+    const std::size_t grant = credit_.open(id, op.since.has_value());
+    s_.hub.subscribe(id, weak_from_this(), std::move(op.channel), op.since, std::move(op.epoch),
+                     grant);
   }
 
   void unsubscribe(const std::string& channel) {
     auto it = by_channel_.find(channel);
     if (it == by_channel_.end()) return;
     auto sub = subs_.find(it->second);
-    if (sub->second.wants_more) --wanting_more_;
+    credit_.close(it->second);
     s_.hub.unsubscribe(it->second, channel);
     subs_.erase(sub);
     by_channel_.erase(it);
@@ -305,7 +309,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   // ---- delivering -----------------------------------------------------------
 
-  void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames, bool replay_page) {
+  void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames, hub::pacing p) {
     if (state_ != state::open) return;
     auto it = subs_.find(id);
     if (it == subs_.end()) return;  // unsubscribed since; drop
@@ -318,24 +322,17 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
       }
       push(f);
     }
-    if (replay_page && !sub.wants_more) {
-      sub.wants_more = true;
-      ++wanting_more_;
-    }
+    credit_.on_delivery(id, p);
     flush();
   }
 
-  // Asks the hub for the next replay page of each catching-up subscription
-  // once the queue has drained enough: a long replay flows at the client's
-  // pace, in bounded memory.
+  // Grants the next replay pages once the queue has drained enough: a long
+  // replay flows at the client's pace, in bounded memory (session/replay_credit.hpp).
   void request_more() {
-    if (wanting_more_ == 0 || state_ != state::open || !queue_.below_low_water()) return;
-    for (auto& [id, sub] : subs_) {
-      if (!sub.wants_more) continue;
-      sub.wants_more = false;
-      s_.hub.more(id, sub.channel);
-    }
-    wanting_more_ = 0;
+    if (!credit_.anyone_waiting() || state_ != state::open || !queue_.below_low_water()) return;
+    credit_.grant_waiting([this](std::uint64_t id, std::size_t grant) {
+      s_.hub.more(id, subs_.at(id).channel, grant);
+    });
   }
 
   // Queues a frame; flush() sends it. Past the queue's limit the client is a
@@ -441,7 +438,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   bool peer_closed_ = false;    // the client's close frame has arrived
   clock::time_point last_heard_;
   clock::time_point blocked_since_;
-  std::size_t wanting_more_ = 0;  // subscriptions waiting to ask for their next replay page
+  session::replay_credit credit_;  // replay grants of this connection's subscriptions
   std::unordered_map<std::uint64_t, subscription> subs_;  // by subscription id
   std::unordered_map<std::string, std::uint64_t> by_channel_;
 };

@@ -76,7 +76,7 @@ TEST(PgPublisher, PayloadBytesAreKeptExactly) {
   pg_reader reader(db.url());
   auto info = reader.channel("exact");
   ASSERT_TRUE(info);
-  auto rows = reader.read_range(info.value().id, 0, 10, 10);
+  auto rows = reader.read_range(info.value().id, 0, 10, {10, 1u << 30});
   ASSERT_TRUE(rows);
   ASSERT_EQ(rows.value().size(), 1u);
   EXPECT_EQ(rows.value()[0].payload, payload);

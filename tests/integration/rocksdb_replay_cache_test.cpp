@@ -38,19 +38,19 @@ TEST(RocksdbReplayCache, ReadsContiguousRunsAndStopsAtHoles) {
   ASSERT_TRUE(cache.put(7, msgs(1, 5)));
   ASSERT_TRUE(cache.put(7, msgs(8, 9)));  // a hole at 6..7
   ASSERT_TRUE(cache.put(8, msgs(1, 3)));  // another channel row
-  auto r = cache.read(7, 0, 100, 100);
+  auto r = cache.read(7, 0, 100, {100, 1u << 30});
   ASSERT_TRUE(r);
   EXPECT_EQ(seqs(r.value()), (std::vector<seq_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(r.value()[2].payload, "{\"n\":3}");
   EXPECT_EQ(r.value()[2].ts_us, 1003);
-  EXPECT_EQ(seqs(cache.read(7, 2, 4, 100).value()), (std::vector<seq_t>{3, 4}));
-  EXPECT_EQ(seqs(cache.read(7, 0, 100, 2).value()), (std::vector<seq_t>{1, 2}));
-  EXPECT_TRUE(cache.read(7, 5, 100, 100).value().empty());  // 6 is missing
-  EXPECT_EQ(seqs(cache.read(7, 7, 100, 100).value()), (std::vector<seq_t>{8, 9}));
-  EXPECT_EQ(seqs(cache.read(8, 0, 100, 100).value()), (std::vector<seq_t>{1, 2, 3}));
+  EXPECT_EQ(seqs(cache.read(7, 2, 4, {100, 1u << 30}).value()), (std::vector<seq_t>{3, 4}));
+  EXPECT_EQ(seqs(cache.read(7, 0, 100, {2, 1u << 30}).value()), (std::vector<seq_t>{1, 2}));
+  EXPECT_TRUE(cache.read(7, 5, 100, {100, 1u << 30}).value().empty());  // 6 is missing
+  EXPECT_EQ(seqs(cache.read(7, 7, 100, {100, 1u << 30}).value()), (std::vector<seq_t>{8, 9}));
+  EXPECT_EQ(seqs(cache.read(8, 0, 100, {100, 1u << 30}).value()), (std::vector<seq_t>{1, 2, 3}));
   cache.drop(7);
-  EXPECT_TRUE(cache.read(7, 0, 100, 100).value().empty());
-  EXPECT_EQ(cache.read(8, 0, 100, 100).value().size(), 3u);
+  EXPECT_TRUE(cache.read(7, 0, 100, {100, 1u << 30}).value().empty());
+  EXPECT_EQ(cache.read(8, 0, 100, {100, 1u << 30}).value().size(), 3u);
 }
 
 TEST(RocksdbReplayCache, TrimsEachChannelToItsDepth) {
@@ -58,8 +58,8 @@ TEST(RocksdbReplayCache, TrimsEachChannelToItsDepth) {
   auto c = rocksdb_replay_cache::open(dir.path.string(), "db1", {100, 1ull << 30});
   ASSERT_TRUE(c);
   for (seq_t s = 1; s <= 1000; s += 10) ASSERT_TRUE(c.value()->put(1, msgs(s, s + 9)));
-  EXPECT_TRUE(c.value()->read(1, 0, 1000, 10).value().empty());  // old ones gone
-  auto recent = c.value()->read(1, 900, 1000, 1000);
+  EXPECT_TRUE(c.value()->read(1, 0, 1000, {10, 1u << 30}).value().empty());  // old ones gone
+  auto recent = c.value()->read(1, 900, 1000, {1000, 1u << 30});
   EXPECT_EQ(recent.value().size(), 100u);
 }
 
@@ -75,13 +75,13 @@ TEST(RocksdbReplayCache, SurvivesReopenButNotAnotherDatabase) {
     auto c = rocksdb_replay_cache::open(dir.path.string(), "db1", {});
     ASSERT_TRUE(c) << c.err().message;
     EXPECT_FALSE(c.value()->emptied_on_open());
-    EXPECT_EQ(c.value()->read(3, 0, 100, 100).value().size(), 50u);
+    EXPECT_EQ(c.value()->read(3, 0, 100, {100, 1u << 30}).value().size(), 50u);
     EXPECT_GT(c.value()->approximate_bytes(), 0u);
   }
   auto other = rocksdb_replay_cache::open(dir.path.string(), "db2", {});
   ASSERT_TRUE(other);
   EXPECT_TRUE(other.value()->emptied_on_open());
-  EXPECT_TRUE(other.value()->read(3, 0, 100, 100).value().empty());
+  EXPECT_TRUE(other.value()->read(3, 0, 100, {100, 1u << 30}).value().empty());
 }
 
 TEST(RocksdbReplayCache, EvictsLeastRecentlyWrittenChannelsOverBudget) {
@@ -93,8 +93,8 @@ TEST(RocksdbReplayCache, EvictsLeastRecentlyWrittenChannelsOverBudget) {
     ASSERT_TRUE(c.value()->put(ch, {{1, 0, big}}));
   }
   EXPECT_LE(c.value()->approximate_bytes(), 64u * 1024);
-  EXPECT_TRUE(c.value()->read(1, 0, 1, 1).value().empty());     // oldest evicted
-  EXPECT_EQ(c.value()->read(200, 0, 1, 1).value().size(), 1u);  // newest kept
+  EXPECT_TRUE(c.value()->read(1, 0, 1, {1, 1u << 30}).value().empty());     // oldest evicted
+  EXPECT_EQ(c.value()->read(200, 0, 1, {1, 1u << 30}).value().size(), 1u);  // newest kept
 }
 
 }  // namespace

@@ -1,0 +1,54 @@
+// The hub's frames in the native protocol.
+#include "hub/encode.hpp"
+
+#include <algorithm>
+
+#include "protocol/frames.hpp"
+
+namespace seqcast::hub {
+
+frame_batch batch_of(std::vector<frame_ptr> frames) {
+  return std::make_shared<const std::vector<frame_ptr>>(std::move(frames));
+}
+
+frame_ptr control(frame::kind type, std::string text, std::int64_t reset_to) {
+  return make_frame(frame{type, 0, std::move(text), reset_to, 0, {}});
+}
+
+frame_ptr message_frame(const channel_state& st, const std::string& name,
+                        const storage::stored_message& m) {
+  std::string text = protocol::message(name, st.epoch, m.seq, m.ts_us, m.payload);
+  const std::size_t offset = text.size() - m.payload.size() - 1;
+  return make_frame(frame{frame::kind::message, m.seq, std::move(text), -1, offset, {}});
+}
+
+namespace {
+std::optional<std::string_view> epoch_of(const channel_state& st) {
+  if (st.id == 0) return std::nullopt;
+  return st.epoch;
+}
+}  // namespace
+
+frame_ptr subscribed_frame(const channel_state& st, const std::string& name, bool live_only) {
+  // The head is the last seq known to exist, even if this node still reads it back.
+  const storage::seq_t head = std::max(st.head, st.target);
+  return control(frame::kind::subscribed, protocol::subscribed(name, epoch_of(st), head),
+                 live_only ? head : -1);
+}
+
+frame_ptr reset_frame(const channel_state& st, const std::string& name, std::string_view reason,
+                      storage::seq_t after) {
+  const storage::seq_t first = st.id == 0 ? 1 : std::max<storage::seq_t>(st.first_seq, 1);
+  std::optional<std::pair<std::int64_t, std::int64_t>> missed;
+  if (reason == "truncated") missed = std::make_pair(after + 1, first - 1);
+  return control(frame::kind::reset,
+                 protocol::reset(name, epoch_of(st), first, std::max(st.head, st.target), reason,
+                                 missed),
+                 first - 1);
+}
+
+frame_ptr error_frame(std::string_view code, std::string_view message, const std::string& name) {
+  return control(frame::kind::error, protocol::error(code, message, std::string_view(name)));
+}
+
+}  // namespace seqcast::hub

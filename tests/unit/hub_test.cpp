@@ -1,0 +1,299 @@
+// The hub's sequencing and catch-up against an in-memory history: resume decisions,
+// replay paced by grants (big messages), retried reads, heads re-read after the
+// listener returns.
+#include "hub/hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include "support/memory_history.hpp"
+
+namespace seqcast::hub {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct delivery {
+  std::uint64_t id;
+  std::vector<frame_ptr> frames;
+  pacing p;
+};
+
+class fake_subscriber : public subscriber {
+ public:
+  void deliver(std::uint64_t id, frame_batch frames, pacing p) override {
+    got.push_back({id, *frames, p});
+  }
+  std::size_t home() const override { return 0; }
+  void deliver_here(std::uint64_t id, const frame_batch& frames) override {
+    got.push_back({id, *frames, pacing::none});
+  }
+
+  std::vector<storage::seq_t> seqs() const {
+    std::vector<storage::seq_t> out;
+    for (const auto& d : got)
+      for (const auto& f : d.frames)
+        if (f->type == frame::kind::message) out.push_back(f->seq);
+    return out;
+  }
+  std::vector<const frame*> of_kind(frame::kind k) const {
+    std::vector<const frame*> out;
+    for (const auto& d : got)
+      for (const auto& f : d.frames)
+        if (f->type == k) out.push_back(f.get());
+    return out;
+  }
+  std::vector<delivery> got;
+};
+
+std::vector<storage::seq_t> iota(storage::seq_t from, storage::seq_t to) {
+  std::vector<storage::seq_t> out;
+  for (auto s = from; s <= to; ++s) out.push_back(s);
+  return out;
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  HubTest()
+      : history_(ex_),
+        hub_([this](std::function<void()> f) { ex_.post(std::move(f)); },
+             [this](std::chrono::milliseconds d, std::function<void()> f) {
+               ex_.post_after(d, std::move(f));
+             },
+             [](std::size_t, std::function<void()> f) { f(); }, history_, limits()) {}
+
+  static hub_limits limits() {
+    hub_limits l;
+    l.page_messages = 500;
+    l.ring_messages = 8;  // small: replays reach the history
+    l.ring_bytes = 1 << 20;
+    return l;
+  }
+
+  std::shared_ptr<fake_subscriber> subscriber() {
+    auto s = std::make_shared<fake_subscriber>();
+    subs_.push_back(s);
+    return s;
+  }
+
+  // Publishes on `channel` as another node would: in the log, then a NOTIFY.
+  void publish(const std::string& channel, std::string payload) {
+    auto a = history_.append(channel, std::move(payload));
+    hub_.on_notify({a});
+    ex_.run();
+  }
+
+  test::manual_executor ex_;
+  test::memory_history history_;
+  hub hub_;
+  std::vector<std::shared_ptr<fake_subscriber>> subs_;
+};
+
+TEST(ResumeDecision, ByPositionAndEpoch) {
+  channel_state st;
+  st.id = 7;
+  st.epoch = "e7";
+  st.first_seq = 11;
+  st.head = 20;
+  auto d = decide_resume(st, std::nullopt, std::nullopt);
+  EXPECT_EQ(d.action, resume_decision::kind::live);
+  EXPECT_TRUE(d.reset.empty());
+  d = decide_resume(st, 15, std::string("e7"));
+  EXPECT_EQ(d.action, resume_decision::kind::replay);
+  EXPECT_EQ(d.after, 15);
+  EXPECT_TRUE(d.reset.empty());
+  d = decide_resume(st, 20, std::string("e7"));
+  EXPECT_EQ(d.action, resume_decision::kind::live);
+  d = decide_resume(st, 3, std::string("e7"));
+  EXPECT_EQ(d.reset, "truncated");
+  EXPECT_EQ(d.reset_after, 3);
+  EXPECT_EQ(d.after, 10);
+  d = decide_resume(st, 10, std::string("e7"));  // exactly the oldest retained: no gap
+  EXPECT_TRUE(d.reset.empty());
+  d = decide_resume(st, 15, std::string("old"));
+  EXPECT_EQ(d.reset, "epoch_changed");
+  EXPECT_EQ(d.after, 10);
+  EXPECT_EQ(d.action, resume_decision::kind::replay);
+  channel_state empty;
+  d = decide_resume(empty, 5, std::nullopt);  // a position in a channel with no history
+  EXPECT_EQ(d.reset, "epoch_changed");
+  EXPECT_EQ(d.after, 0);
+  EXPECT_EQ(d.action, resume_decision::kind::live);
+}
+
+TEST_F(HubTest, BigMessagesReplayInPagesWithinEachGrant) {
+  const std::string big(100 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) history_.append("big", "\"" + big + "\"");
+  auto s = subscriber();
+  const std::size_t grant = 1 << 20;
+  hub_.subscribe(1, s, "big", 0, std::nullopt, grant);
+  ex_.run();
+  std::size_t pages = 0;
+  for (int round = 0; round < 1000 && s->seqs().size() < 200; ++round) {
+    ASSERT_FALSE(s->got.empty());
+    const auto& last = s->got.back();
+    if (last.p != pacing::want_more) continue;
+    std::size_t bytes = 0;
+    for (const auto& f : last.frames) bytes += f->ws_head.size + f->text.size();
+    EXPECT_LE(bytes, grant) << "page " << pages;
+    ++pages;
+    hub_.more(1, "big", grant);
+    ex_.run();
+  }
+  EXPECT_EQ(s->seqs(), iota(1, 200));
+  EXPECT_EQ(s->got.back().p, pacing::caught_up);
+  EXPECT_GE(pages, 19u);  // ~9 messages of 100 KiB per 1 MiB grant
+  for (auto b : history_.read_log_bytes) EXPECT_LE(b, grant);
+  // Live from here on.
+  publish("big", "\"live\"");
+  EXPECT_EQ(s->seqs(), iota(1, 201));
+}
+
+TEST_F(HubTest, WithoutAGrantNothingIsSentUntilOneComes) {
+  for (int i = 0; i < 5; ++i) history_.append("c", "1");
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", 0, std::nullopt, 0);
+  ex_.run();
+  ASSERT_EQ(s->got.size(), 1u);
+  EXPECT_EQ(s->got[0].frames[0]->type, frame::kind::subscribed);
+  EXPECT_EQ(s->got[0].p, pacing::want_more);
+  EXPECT_TRUE(s->seqs().empty());
+  hub_.more(1, "c", 4096);
+  ex_.run();
+  EXPECT_EQ(s->seqs(), iota(1, 5));
+  EXPECT_EQ(s->got.back().p, pacing::caught_up);
+}
+
+TEST_F(HubTest, ALargeMessageAlwaysFitsItsOwnPage) {
+  history_.append("c", std::string(5000, '1'));
+  history_.append("c", std::string(5000, '2'));
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", 0, std::nullopt, 100);  // smaller than one message
+  ex_.run();
+  EXPECT_EQ(s->seqs(), iota(1, 1));
+  hub_.more(1, "c", 100);
+  ex_.run();
+  EXPECT_EQ(s->seqs(), iota(1, 2));
+}
+
+TEST_F(HubTest, ALiveOnlySubscriberIsReleasedAtOnce) {
+  history_.append("c", "1");
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", std::nullopt, std::nullopt, 0);
+  ex_.run();
+  ASSERT_EQ(s->got.size(), 1u);
+  EXPECT_EQ(s->got[0].p, pacing::caught_up);
+  EXPECT_EQ(s->got[0].frames[0]->reset_to, 1);  // skips up to the head
+  publish("c", "2");
+  EXPECT_EQ(s->seqs(), iota(2, 2));
+}
+
+TEST_F(HubTest, TrimmedHistoryIsAnnouncedWithTheExactRangeMissed) {
+  for (int i = 0; i < 20; ++i) history_.append("c", "1");
+  auto s = subscriber();
+  // Subscribed while 1..20 exist; then 1..14 are trimmed before the replay reads them.
+  history_.fail_read_log = 0;
+  hub_.subscribe(1, s, "c", 0, std::string("e1"), 0);
+  ex_.run();
+  history_.trim("c", 15);
+  hub_.more(1, "c", 1 << 20);
+  ex_.run();
+  const auto resets = s->of_kind(frame::kind::reset);
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_NE(resets[0]->text.find("\"reason\":\"truncated\""), std::string::npos) << resets[0]->text;
+  EXPECT_NE(resets[0]->text.find("\"missed\":[1,14]"), std::string::npos) << resets[0]->text;
+  EXPECT_EQ(s->seqs(), iota(15, 20));
+}
+
+TEST_F(HubTest, AFailedHeadLoadIsRetriedWhileTheSubscriberWaits) {
+  history_.append("c", "1");
+  history_.fail_head = 3;
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", 0, std::nullopt, 1 << 20);
+  ex_.run();
+  EXPECT_TRUE(s->got.empty());  // no error frame: it waits
+  ex_.advance(10s);
+  ASSERT_FALSE(s->got.empty());
+  EXPECT_EQ(s->got[0].frames[0]->type, frame::kind::subscribed);
+  EXPECT_TRUE(s->of_kind(frame::kind::error).empty());
+  EXPECT_EQ(s->seqs(), iota(1, 1));
+  EXPECT_EQ(hub_.counters().read_retries.load(), 3u);
+}
+
+TEST_F(HubTest, AFailedReplayReadIsRetried) {
+  for (int i = 0; i < 20; ++i) history_.append("c", "1");
+  history_.fail_read_log = 2;
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", 0, std::nullopt, 1 << 20);
+  ex_.run();
+  EXPECT_TRUE(s->seqs().empty());
+  ex_.advance(10s);
+  EXPECT_EQ(s->seqs(), iota(1, 20));
+}
+
+TEST_F(HubTest, HeadsAreReReadUntilItWorksAfterTheListenerReturns) {
+  history_.append("quiet", "1");
+  auto s = subscriber();
+  hub_.subscribe(1, s, "quiet", std::nullopt, std::nullopt, 0);
+  ex_.run();
+  // Published while the listener was away: no NOTIFY ever comes for these.
+  history_.append("quiet", "2");
+  history_.append("quiet", "3");
+  history_.fail_heads = 2;
+  hub_.on_listener_connected();
+  ex_.run();
+  EXPECT_TRUE(s->seqs().empty());
+  ex_.advance(10s);
+  EXPECT_EQ(s->seqs(), iota(2, 3));
+  EXPECT_EQ(ex_.pending_timers(), 0u);  // and it stops retrying once it worked
+}
+
+TEST_F(HubTest, AFailedLiveReadIsRetried) {
+  history_.append("c", "1");
+  auto s = subscriber();
+  hub_.subscribe(1, s, "c", std::nullopt, std::nullopt, 0);
+  ex_.run();
+  history_.fail_read_log = 3;
+  publish("c", "2");
+  EXPECT_TRUE(s->seqs().empty());
+  ex_.advance(10s);
+  EXPECT_EQ(s->seqs(), iota(2, 2));
+}
+
+TEST_F(HubTest, ManyReplayingSubscribersShareOnePostgresReadAndAllCatchUp) {
+  for (int i = 0; i < 100; ++i) history_.append("c", "12345");
+  std::vector<std::shared_ptr<fake_subscriber>> all;
+  for (std::uint64_t id = 1; id <= 50; ++id) {
+    all.push_back(subscriber());
+    hub_.subscribe(id, all.back(), "c", 0, std::nullopt, 1 << 20);
+  }
+  ex_.run();
+  for (const auto& s : all) EXPECT_EQ(s->seqs(), iota(1, 100));
+  EXPECT_EQ(history_.read_log_calls, 1);
+  publish("c", "6");
+  for (const auto& s : all) EXPECT_EQ(s->seqs(), iota(1, 101));
+}
+
+TEST_F(HubTest, ANewEpochResetsLiveAndReplayingSubscribers) {
+  for (int i = 0; i < 10; ++i) history_.append("c", "1");
+  auto live = subscriber();
+  auto replaying = subscriber();
+  hub_.subscribe(1, live, "c", std::nullopt, std::nullopt, 0);
+  hub_.subscribe(2, replaying, "c", 0, std::nullopt, 0);  // waits for a grant
+  ex_.run();
+  // DELETE and a new first publish elsewhere: a new row, a new epoch.
+  history_.channels.erase("c");
+  auto a = history_.append("c", "new", 2);
+  hub_.on_notify({a});
+  ex_.run();
+  hub_.more(2, "c", 1 << 20);
+  ex_.run();
+  for (const auto& s : {live, replaying}) {
+    const auto resets = s->of_kind(frame::kind::reset);
+    ASSERT_EQ(resets.size(), 1u);
+    EXPECT_NE(resets[0]->text.find("epoch_changed"), std::string::npos);
+    EXPECT_EQ(s->seqs(), iota(1, 1));
+  }
+}
+
+}  // namespace
+}  // namespace seqcast::hub
