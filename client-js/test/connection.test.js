@@ -4,14 +4,15 @@ import assert from "node:assert/strict";
 import { Seqcast } from "../src/seqcast.js";
 import { fakeWebSocket, settle } from "./fake_websocket.js";
 import { advance, startClient, testUrl } from "./harness.js";
+import { clock } from "./fake_clock.js";
 
 beforeEach(() => {
-  mock.timers.enable({ apis: ["setTimeout"] });
+  clock.enable();
   // 0.5 makes the first backoff delay 125 ms (half of 250), the next 250, then 500 …
   mock.method(Math, "random", () => 0.5);
 });
 afterEach(() => {
-  mock.timers.reset();
+  clock.reset();
   mock.restoreAll();
 });
 
@@ -28,7 +29,7 @@ test("states go connecting → open → reconnecting → open → closed, each e
   assert.equal(sc.state, "open");
   last().serverClose(1006);
   assert.equal(sc.state, "reconnecting");
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   last().welcome();
   sc.close();
   sc.close();
@@ -59,7 +60,7 @@ test("after a reconnect every subscription resumes from its last delivered seq a
   last().receive(message(12));
   last().serverClose(1013);
 
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   assert.equal(sockets.length, 2);
   last().welcome();
   assert.deepEqual(last().ops("subscribe"), [
@@ -78,7 +79,7 @@ test("a resubscribe before the first subscribed answer stays live only", async (
   last().welcome();
   sc.subscribe("room:1", () => {});
   last().serverClose(1006);
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   last().welcome();
   assert.deepEqual(last().ops("subscribe"), [{ op: "subscribe", channel: "room:1" }]);
 });
@@ -86,30 +87,30 @@ test("a resubscribe before the first subscribed answer stays live only", async (
 test("2 × heartbeat_seconds of silence closes the socket and reconnects; any frame restarts the clock", async () => {
   const { sc, last, sockets, errors } = await startClient();
   last().welcome(10);
-  mock.timers.tick(19_999);
+  clock.tick(19_999);
   last().receive({ type: "ping" });
-  mock.timers.tick(19_999);
+  clock.tick(19_999);
   last().receive({ type: "pong" });
-  mock.timers.tick(19_999);
+  clock.tick(19_999);
   assert.equal(sc.state, "open");
   assert.equal(last().closedBy, null);
 
-  mock.timers.tick(1);
+  clock.tick(1);
   assert.equal(sc.state, "reconnecting");
   assert.equal(sockets[0].closedBy.code, 1000);
   assert.deepEqual(
     errors.map((e) => e.code),
     ["timeout"],
   );
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   assert.equal(sockets.length, 2);
 });
 
 test("before welcome the watchdog assumes the default 25 s heartbeat", async () => {
   const { sc, sockets } = await startClient();
-  mock.timers.tick(49_999);
+  clock.tick(49_999);
   assert.equal(sc.state, "connecting");
-  mock.timers.tick(1);
+  clock.tick(1);
   assert.equal(sc.state, "reconnecting");
   assert.ok(sockets[0].closedBy);
 });
@@ -117,7 +118,7 @@ test("before welcome the watchdog assumes the default 25 s heartbeat", async () 
 test("a welcome without heartbeat disables the watchdog", async () => {
   const { sc, last } = await startClient();
   last().welcome(0);
-  mock.timers.tick(10 * 60_000);
+  clock.tick(10 * 60_000);
   assert.equal(sc.state, "open");
   sc.close();
 });
@@ -140,10 +141,10 @@ test("a reconnect hint closes the socket and reconnects after a random delay in 
     // The server's own 1012 close arrives later on the old socket and changes nothing.
     sockets[0].serverClose(1012);
     if (expected > 0) {
-      await advance(mock.timers, expected - 1);
+      await advance(clock, expected - 1);
       assert.equal(sockets.length, 1, `random ${random}: not before ${expected} ms`);
     }
-    await advance(mock.timers, expected > 0 ? 1 : 0);
+    await advance(clock, expected > 0 ? 1 : 0);
     assert.equal(sockets.length, 2, `random ${random}: reconnected at ${expected} ms`);
     last().welcome();
     assert.deepEqual(last().ops("subscribe"), [
@@ -159,7 +160,7 @@ test("the hint delay is always below within_ms", async () => {
   const { last, sockets } = await startClient();
   last().welcome();
   last().receive({ type: "reconnect", reason: "draining", within_ms: 3 });
-  await advance(mock.timers, 2);
+  await advance(clock, 2);
   assert.equal(sockets.length, 2);
 });
 
@@ -170,7 +171,7 @@ test("unsubscribe while reconnecting: not resubscribed after the reconnect", asy
   sc.subscribe("room:2", () => {});
   last().serverClose(1006);
   gone.unsubscribe();
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   last().welcome();
   assert.deepEqual(last().sent, [{ op: "subscribe", channel: "room:2" }]);
   assert.equal(gone.state, "unsubscribed");
@@ -186,9 +187,9 @@ test("url and token functions (async) are called on every (re)connect", async ()
   });
   await settle();
   fake.sockets[0].serverClose(1006);
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   fake.sockets[1].serverClose(1006);
-  await advance(mock.timers, 250);
+  await advance(clock, 250);
   assert.equal(urlCalls, 3);
   assert.equal(tokenCalls, 3);
   assert.deepEqual(
@@ -222,7 +223,7 @@ test("a url or token function that throws is reported and retried with backoff",
   await settle();
   assert.equal(fake.sockets.length, 0);
   assert.equal(sc.state, "reconnecting");
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   assert.equal(fake.sockets.length, 1);
   assert.equal(fake.sockets[0].url, `${testUrl}?token=ok`);
   assert.deepEqual(errors, ["url_error"]);
@@ -233,9 +234,9 @@ test("backoff grows while attempts fail and starts over after a welcome", async 
   const { sc, last, sockets } = await startClient();
   const expectDial = async (delay) => {
     const before = sockets.length;
-    await advance(mock.timers, delay - 1);
+    await advance(clock, delay - 1);
     assert.equal(sockets.length, before, `no dial before ${delay} ms`);
-    await advance(mock.timers, 1);
+    await advance(clock, 1);
     assert.equal(sockets.length, before + 1, `dial at ${delay} ms`);
   };
   last().fail();
@@ -256,7 +257,7 @@ test("terminal close codes stop reconnecting; the others reconnect (1008 include
     last().welcome();
     last().serverClose(code, "banned");
     assert.equal(sc.state, "closed", String(code));
-    mock.timers.runAll();
+    clock.runAll();
     await settle();
     assert.equal(sockets.length, 1, String(code));
     assert.deepEqual(errors, [{ code: "closed_by_server", message: "banned", closeCode: code }]);
@@ -266,7 +267,7 @@ test("terminal close codes stop reconnecting; the others reconnect (1008 include
     last().welcome();
     last().serverClose(code);
     assert.equal(sc.state, "reconnecting", String(code));
-    await advance(mock.timers, 125);
+    await advance(clock, 125);
     assert.equal(sockets.length, 2, String(code));
     sc.close();
   }
@@ -280,7 +281,7 @@ test("close() ends everything: state closed, socket closed, no reconnect, no tim
   assert.equal(sc.state, "closed");
   assert.deepEqual(sockets[0].closedBy, { code: 1000, reason: "client closed" });
   sockets[0].serverClose(1006);
-  mock.timers.runAll();
+  clock.runAll();
   await settle();
   assert.equal(sockets.length, 1);
   assert.deepEqual(states, ["open", "closed"]);
@@ -290,7 +291,7 @@ test("close() while waiting to reconnect cancels the pending attempt", async () 
   const { sc, last, sockets } = await startClient();
   last().fail();
   sc.close();
-  mock.timers.runAll();
+  clock.runAll();
   await settle();
   assert.equal(sockets.length, 1);
 });
@@ -315,7 +316,7 @@ test("close() from a state listener stops the reconnect that triggered it", asyn
   });
   last().welcome();
   last().serverClose(1006);
-  mock.timers.runAll();
+  clock.runAll();
   await settle();
   assert.equal(sc.state, "closed");
   assert.equal(sockets.length, 1);
@@ -329,14 +330,14 @@ test("callbacks from a socket already given up on are ignored", async () => {
   last().receive({ type: "subscribed", channel: "room:1", epoch: "e1", head: 0 });
   // Keep the socket's callbacks as an event already queued by the browser would.
   const { onmessage, onclose } = sockets[0];
-  mock.timers.tick(2000); // heartbeat timeout
+  clock.tick(2000); // heartbeat timeout
   onmessage({ data: JSON.stringify(message(1)) });
   onmessage({
     data: JSON.stringify({ type: "error", code: "late", message: "from the dead socket" }),
   });
   onclose({ code: 4500, reason: "" });
   assert.equal(sc.state, "reconnecting");
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   assert.equal(sockets.length, 2);
   assert.deepEqual(got, []);
   assert.deepEqual(
@@ -373,7 +374,7 @@ test("a WebSocket constructor that throws is reported and retried", async () => 
   sc.on("error", (info) => errors.push(info.code));
   await settle();
   assert.equal(sc.state, "reconnecting");
-  await advance(mock.timers, 125);
+  await advance(clock, 125);
   assert.equal(calls, 2);
   sc.close();
 });
@@ -401,13 +402,13 @@ test("reconnect delays follow minReconnectDelay and maxReconnectDelay", async ()
     maxReconnectDelay: 1500,
   });
   last().fail();
-  await advance(mock.timers, 499);
+  await advance(clock, 499);
   assert.equal(sockets.length, 1);
-  await advance(mock.timers, 1);
+  await advance(clock, 1);
   assert.equal(sockets.length, 2);
   for (let i = 0; i < 5; i++) {
     last().fail();
-    await advance(mock.timers, 750); // half of the 1500 ms cap
+    await advance(clock, 750); // half of the 1500 ms cap
   }
   assert.equal(sockets.length, 7);
   sc.close();

@@ -6,7 +6,7 @@ export const testUrl = "ws://seqcast.test/v1/ws";
 
 /**
  * Starts a client and lets its first dial happen. `last()` is the newest socket.
- * Tests must enable mock timers first, so that no real timer is ever armed.
+ * Tests must enable the fake clock (fake_clock.js) first, so that no real timer is ever armed.
  */
 export async function startClient(options = {}, url = testUrl) {
   const fake = fakeWebSocket();
@@ -20,7 +20,7 @@ export async function startClient(options = {}, url = testUrl) {
 }
 
 /** Advances fake time by `ms`, then lets the reconnect's async dial finish. */
-export async function advance(mockTimers, ms) {
-  mockTimers.tick(ms);
+export async function advance(clock, ms) {
+  clock.tick(ms);
   await settle();
 }

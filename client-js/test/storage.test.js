@@ -3,10 +3,11 @@ import { afterEach, beforeEach, mock, test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStorage } from "./fake_websocket.js";
 import { startClient } from "./harness.js";
+import { clock } from "./fake_clock.js";
 
-beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
+beforeEach(() => clock.enable());
 afterEach(() => {
-  mock.timers.reset();
+  clock.reset();
   mock.restoreAll();
 });
 
