@@ -3,6 +3,7 @@
 //   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate)
 //   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
 //               (connection i subscribes to channel (--first-index + i) % --channels)
+//   resume      C subscribers that resume after every loss and check 1..--expect exactly
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
 // One single-threaded io_context per process; every result is one JSON object on stdout.
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -489,6 +492,206 @@ int run_subscribe(const args& a) {
   std::_Exit(0);  // skip tearing down thousands of sockets one handler at a time
 }
 
+// ---- resume -----------------------------------------------------------------
+// C subscribers that never give up, for the soak's scale profile. Each one
+// subscribes to its channel from seq 0, and after any loss resumes from the
+// last seq it holds: after a `reconnect` hint it leaves at once and comes back
+// at a random moment of the hinted window (as the bundled client does); after
+// any other loss it waits the bundled client's backoff (full jitter, 250 ms
+// doubling to 30 s, reset by a `subscribed`). It checks that its seqs run
+// 1, 2, 3 … exactly, over all its connections, and ends once it holds
+// --expect (or at --timeout). The JSON result counts gaps, repeats, resets,
+// reconnects per second of CLOCK_MONOTONIC, and why connections ended.
+
+struct resume_stats {
+  int connections = 0, subscribed = 0, complete = 0;
+  std::uint64_t deliveries = 0, gaps = 0, duplicates = 0, resets = 0, reconnects = 0;
+  std::map<long long, int> reconnects_per_second;  // floor(monotonic s) -> reconnects
+  std::map<std::string, int> ended_by;             // why a connection ended
+  steady::time_point last_complete{};
+  std::vector<std::string> first_errors;
+};
+
+long long json_number_after(std::string_view f, std::string_view key, std::size_t from = 0) {
+  auto pos = f.find(key, from);
+  if (pos == std::string_view::npos) return -1;
+  long long v = 0;
+  bool any = false;
+  for (std::size_t i = pos + key.size(); i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i) {
+    v = v * 10 + (f[i] - '0');
+    any = true;
+  }
+  return any ? v : -1;
+}
+
+// The bundled client's reconnect delay (client-js backoffDelay), in ms.
+long long backoff_ms(int attempt, std::mt19937_64& rng) {
+  const double cap = std::min(30000.0, 250.0 * std::pow(2.0, std::min(attempt, 31)));
+  const double floor = std::min(cap, 50.0);
+  return static_cast<long long>(
+      std::max(floor, std::uniform_real_distribution<double>(0, cap)(rng)));
+}
+
+awaitable<void> resumer(int index, const args& a, resume_stats& st, steady::time_point stop_at) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
+  const int channels = static_cast<int>(a.num("channels", 1));
+  const long long channel = (a.num("first-index", 0) + index) % channels;
+  const long long expect = a.num("expect", 1);
+  const std::string prefix = a.get("prefix", "bench-");
+  std::mt19937_64 rng(static_cast<std::uint64_t>(a.num("seed", 1)) * 1000003u +
+                      static_cast<std::uint64_t>(index));
+  asio::steady_timer timer(ex);
+  long long last = 0;
+  int attempt = 0;
+  bool subscribed_once = false;
+  for (int connection = 0; last < expect && steady::now() < stop_at; ++connection) {
+    long long delay_ms = -1;  // set by a reconnect hint
+    std::string ended = "error";
+    try {
+      websocket::stream<beast::tcp_stream> ws(ex);
+      tcp::resolver resolver(ex);
+      auto endpoints = co_await resolver.async_resolve(hp.host, hp.port, use_awaitable);
+      beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
+      co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_awaitable);
+      co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
+      beast::get_lowest_layer(ws).expires_never();
+      // A node that stops talking (its heartbeat is seconds) is gone.
+      websocket::stream_base::timeout limits{};
+      limits.handshake_timeout = std::chrono::seconds(10);
+      limits.idle_timeout = std::chrono::seconds(a.num("idle-seconds", 20));
+      limits.keep_alive_pings = false;
+      ws.set_option(limits);
+      co_await ws.async_write(
+          asio::buffer(fmt::format(R"({{"op":"subscribe","channel":"{}{}","since":{}}})", prefix,
+                                   channel, last)),
+          use_awaitable);
+      beast::flat_buffer buf;
+      while (last < expect) {
+        co_await ws.async_read(buf, use_awaitable);
+        auto data = buf.cdata();
+        std::string_view f(static_cast<const char*>(data.data()), data.size());
+        if (f.find(R"("type":"message")") != std::string_view::npos) {
+          const long long seq = json_number_after(f, R"("seq":)");
+          ++st.deliveries;
+          if (seq == last + 1) {
+            last = seq;
+          } else if (seq <= last) {
+            ++st.duplicates;
+          } else {
+            ++st.gaps;
+            if (st.first_errors.size() < 5)
+              st.first_errors.push_back(
+                  fmt::format("subscriber {}: seq {} after {}", index, seq, last));
+            last = seq;
+          }
+          if (last == expect) {
+            ++st.complete;
+            st.last_complete = steady::now();
+          }
+        } else if (f.find(R"("type":"subscribed")") != std::string_view::npos) {
+          attempt = 0;
+          if (!subscribed_once) {
+            subscribed_once = true;
+            ++st.subscribed;
+          }
+        } else if (f.find(R"("type":"reset")") != std::string_view::npos) {
+          ++st.resets;
+          if (st.first_errors.size() < 5)
+            st.first_errors.push_back(fmt::format("subscriber {}: {}", index, f));
+          const auto missed = f.find(R"("missed":[)");
+          const long long to = missed == std::string_view::npos
+                                   ? -1
+                                   : json_number_after(f, ",", missed);
+          if (to > last) last = to;
+        } else if (f.find(R"("type":"reconnect")") != std::string_view::npos) {
+          const long long within = json_number_after(f, R"("within_ms":)");
+          delay_ms = within > 0 ? std::uniform_int_distribution<long long>(0, within - 1)(rng) : 0;
+          ended = "reconnect hint";
+          break;
+        }
+        buf.consume(buf.size());
+      }
+      if (last >= expect) ended = "complete";
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(2));
+      co_await ws.async_close(websocket::close_code::normal,
+                              asio::redirect_error(use_awaitable, ignored));
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == websocket::error::closed) {
+        // The node closed: say with which code.
+        ended = "close";
+      } else {
+        ended = e.code().message();
+      }
+    }
+    ++st.ended_by[ended];
+    if (last >= expect) break;
+    if (delay_ms < 0) delay_ms = backoff_ms(attempt++, rng);
+    timer.expires_after(std::chrono::milliseconds(delay_ms));
+    co_await timer.async_wait(use_awaitable);
+    ++st.reconnects;
+    ++st.reconnects_per_second[static_cast<long long>(mono_s(steady::now()))];
+  }
+}
+
+int run_resume(const args& a) {
+  asio::io_context ioc(1);
+  resume_stats st;
+  st.connections = static_cast<int>(a.num("connections", 1));
+  const int batch = static_cast<int>(a.num("connect-batch", 200));
+  const auto t0 = steady::now();
+  const auto stop_at = t0 + std::chrono::duration_cast<steady::duration>(
+                                std::chrono::duration<double>(a.real("timeout", 300)));
+  const std::string ready_file = a.get("ready-file", "");
+  int finished = 0;
+  asio::co_spawn(
+      ioc,
+      [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer t(ex);
+        auto wait_ms = [&](int ms) {
+          t.expires_after(std::chrono::milliseconds(ms));
+          return t.async_wait(use_awaitable);
+        };
+        for (int i = 0; i < st.connections; ++i) {
+          asio::co_spawn(ex, resumer(i, a, st, stop_at), [&](std::exception_ptr) { ++finished; });
+          if ((i + 1) % batch == 0) {
+            while (st.subscribed < i + 1 && steady::now() < stop_at) co_await wait_ms(2);
+          }
+        }
+        while (st.subscribed < st.connections && steady::now() < stop_at) co_await wait_ms(2);
+        fmt::print(stderr, "resume: {} subscribed after {:.2f} s\n", st.subscribed,
+                   seconds_since(t0));
+        if (!ready_file.empty()) std::ofstream(ready_file) << st.subscribed << "\n";
+        while (finished < st.connections && steady::now() < stop_at) co_await wait_ms(20);
+        ioc.stop();
+      },
+      asio::detached);
+  ioc.run();
+
+  std::string per_second, ended_by, errors;
+  for (const auto& [s, n] : st.reconnects_per_second)
+    per_second += fmt::format("{}\"{}\":{}", per_second.empty() ? "" : ",", s, n);
+  for (const auto& [why, n] : st.ended_by)
+    ended_by += fmt::format("{}\"{}\":{}", ended_by.empty() ? "" : ",", why, n);
+  for (const auto& e : st.first_errors) {
+    std::string quoted;
+    for (char c : e) quoted += c == '"' || c == '\\' ? std::string{'\\', c} : std::string{c};
+    errors += fmt::format("{}\"{}\"", errors.empty() ? "" : ",", quoted);
+  }
+  fmt::print(
+      R"({{"mode":"resume","connections":{},"subscribed":{},"complete":{},"expect":{},"deliveries":{},)"
+      R"("gaps":{},"duplicates":{},"resets":{},"reconnects":{},"reconnects_per_second":{{{}}},)"
+      R"("ended_by":{{{}}},"first_errors":[{}],"last_complete_mono_s":{:.6f},"loadgen_cpu_s":{:.3f}}})"
+      "\n",
+      st.connections, st.subscribed, st.complete, a.num("expect", 1), st.deliveries, st.gaps,
+      st.duplicates, st.resets, st.reconnects, per_second, ended_by, errors,
+      mono_s(st.last_complete), cpu_seconds_self());
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
 // ---- raw-fanout -------------------------------------------------------------
 
 std::string ws_frame(std::size_t payload_bytes) {
@@ -592,7 +795,7 @@ int run_raw_fanout(const args& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: seqcast-loadgen publish|subscribe|raw-fanout [--options]\n");
+    fmt::print(stderr, "usage: seqcast-loadgen publish|subscribe|resume|raw-fanout [--options]\n");
     return 2;
   }
   const std::string cmd = argv[1];
@@ -600,6 +803,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "publish") return run_publish(a);
     if (cmd == "subscribe") return run_subscribe(a);
+    if (cmd == "resume") return run_resume(a);
     if (cmd == "raw-fanout") return run_raw_fanout(a);
   } catch (const std::exception& e) {
     fmt::print(stderr, "seqcast-loadgen: {}\n", e.what());

@@ -26,7 +26,7 @@ import {
   withTimeout,
   wsClient,
 } from "./harness.mjs";
-import { startTcpProxy } from "./tcp_proxy.mjs";
+import { startFaultProxy } from "./fault_proxy.mjs";
 
 const CLIENTS = 50;
 const DRAIN_DELAY_S = 1;
@@ -342,7 +342,7 @@ async function nodePair(t, { blueArgs = [] } = {}) {
   t.after(() => blue.stop());
   const green = await startNode({ databaseUrl, name: "green" });
   t.after(() => green.stop());
-  const proxy = await startTcpProxy({ upstreamPort: blue.port });
+  const proxy = await startFaultProxy({ upstreamPort: blue.port });
   t.after(() => proxy.close());
   return { databaseUrl, blue, green, proxy };
 }
@@ -708,7 +708,7 @@ describe("4/6 Blue/green without loss", () => {
     const databaseUrl = await freshDatabase();
     const node = await startNode({ databaseUrl, name: "heartbeat", args: ["--heartbeat-seconds", String(heartbeatS)] });
     t.after(() => node.stop());
-    const proxy = await startTcpProxy({ upstreamPort: node.port });
+    const proxy = await startFaultProxy({ upstreamPort: node.port });
     t.after(() => proxy.close());
     const channel = uniqueName("hb");
 

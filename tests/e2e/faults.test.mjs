@@ -19,7 +19,7 @@ import {
   seqsOf,
   waitFor,
 } from "./harness.mjs";
-import { startTcpProxy } from "./tcp_proxy.mjs";
+import { startFaultProxy } from "./fault_proxy.mjs";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -136,7 +136,7 @@ describe("a node whose PostgreSQL connections are cut", () => {
   test("answers its next reads and catches up on a quiet channel by itself", async (t) => {
     const db = await freshDatabase();
     const pgPort = Number(new URL(db).port);
-    let proxy = await startTcpProxy({ upstreamPort: pgPort });
+    let proxy = await startFaultProxy({ upstreamPort: pgPort });
     const proxyPort = proxy.port;
     t.after(() => proxy.close());
     const viaProxy = new URL(db);
@@ -155,7 +155,7 @@ describe("a node whose PostgreSQL connections are cut", () => {
     await proxy.close();
     await waitFor(async () => (await fetch(`${a.url}/readyz`)).status === 503, { what: "A to notice" });
     for (const k of range(4, 8)) assert.equal((await publish(b.url, channel, { k })).status, 201);
-    proxy = await startTcpProxy({ upstreamPort: pgPort, port: proxyPort });
+    proxy = await startFaultProxy({ upstreamPort: pgPort, port: proxyPort });
 
     // No further publish: A must find 4..8 by itself.
     await waitFor(() => got.length >= 8, { timeoutMs: 30_000, what: `A's subscriber to get 4..8 (has ${seqsOf(got)})` });
