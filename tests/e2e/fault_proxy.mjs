@@ -30,6 +30,7 @@
 //   node tests/e2e/fault_proxy.mjs LISTEN_PORT UPSTREAM_PORT [UPSTREAM_HOST]
 // then commands on stdin, one a line:
 //   cut | stall MS | partition [refuse|blackhole] | heal | upstream PORT [HOST] | stats
+//   | open PORT (connections open to upstream PORT)
 import { once } from "node:events";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -255,7 +256,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const upstreamPort = Number(upstreamText);
   if (!Number.isInteger(listenPort) || !upstreamPort) {
     console.error("usage: node fault_proxy.mjs LISTEN_PORT UPSTREAM_PORT [UPSTREAM_HOST]");
-    console.error("stdin: cut | stall MS | partition [refuse|blackhole] | heal | upstream PORT [HOST] | stats");
+    console.error("stdin: cut | stall MS | partition [refuse|blackhole] | heal | upstream PORT [HOST] | stats | open PORT");
     process.exit(2);
   }
   const proxy = await startFaultProxy({ port: listenPort, upstreamPort, upstreamHost });
@@ -301,6 +302,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
           case "stats":
             say(proxy.stats);
             break;
+          case "open": {
+            const p = Number(args[0]);
+            if (!p) throw new Error("open PORT");
+            say({ open_to: p, open: proxy.openTo(p) });
+            break;
+          }
           default:
             throw new Error(`unknown command ${command}`);
         }

@@ -2,6 +2,7 @@
 //
 //   node tests/soak/soak.mjs --seed S --minutes M [--short]
 //   (--short: 45 s of faults; --seconds N also works; exit 0 = every invariant held)
+//   node tests/soak/soak.mjs --scale   the scale profile (tests/soak/scale.mjs); --help says more
 //
 // One private PostgreSQL, one database, 3 nodes, each reaching PostgreSQL
 // through its own fault proxy and fronted by a client-side fault proxy.
@@ -974,14 +975,32 @@ function formatFailure(seed, world, schedule, artifacts) {
 // ---------------------------------------------------------------------------
 // CLI
 
+const USAGE = `usage: node tests/soak/soak.mjs [--seed S] (--minutes M | --seconds N | --short) [--keep-artifacts]
+       node tests/soak/soak.mjs --scale [--seed S] [--connections C] [--channels K] [--messages N] [--rate R]
+  --short        45 s of faults (the run in scripts/test); without a length, 60 s
+  --scale        the scale profile (tests/soak/scale.mjs): C subscribers (8000) over K channels (50),
+                 N messages per channel (240) at R per second (200), a blue/green swap and a SIGKILL
+  exit status 0 = every invariant held`;
+
 function parseArgs(argv) {
   const out = {};
+  const number = (i) => {
+    const v = Number(argv[i]);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`${argv[i - 1]} needs a positive number`);
+    return v;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--short") out.short = true;
-    else if (a === "--seed") out.seed = Number(argv[++i]);
-    else if (a === "--minutes") out.minutes = Number(argv[++i]);
-    else if (a === "--seconds") out.seconds = Number(argv[++i]);
+    if (a === "--help" || a === "-h") out.help = true;
+    else if (a === "--short") out.short = true;
+    else if (a === "--scale") out.scale = true;
+    else if (a === "--seed") out.seed = number(++i);
+    else if (a === "--minutes") out.minutes = number(++i);
+    else if (a === "--seconds") out.seconds = number(++i);
+    else if (a === "--connections") out.connections = number(++i);
+    else if (a === "--channels") out.channels = number(++i);
+    else if (a === "--messages") out.messages = number(++i);
+    else if (a === "--rate") out.rate = number(++i);
     else if (a === "--keep-artifacts") out.keep = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -993,10 +1012,21 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`${err.message}\nusage: node tests/soak/soak.mjs --seed S (--minutes M | --seconds N | --short) [--keep-artifacts]`);
+    console.error(`${err.message}\n${USAGE}`);
     process.exit(2);
   }
+  if (args.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const seed = Number.isInteger(args.seed) ? args.seed : Math.floor(Math.random() * 2 ** 31);
+  if (args.scale) {
+    const { runScale } = await import("./scale.mjs");
+    const { connections, channels, messages, rate } = args;
+    const result = await runScale({ seed, connections, channels, messages, rate });
+    console.log(result.report);
+    process.exit(result.ok ? 0 : 1);
+  }
   const durationMs = args.seconds ? args.seconds * 1000 : args.minutes ? args.minutes * 60_000 : args.short ? 45_000 : 60_000;
   const result = await runSoak({ seed, durationMs, keepArtifacts: args.keep });
   console.log(result.report);
