@@ -66,7 +66,7 @@ export function backoffDelay(attempt, min, max, random = Math.random) {
 // protocol: client frame encoding and server frame parsing (one JSON object per frame).
 // ---------------------------------------------------------------------------------------
 
-const channelPattern = /^[A-Za-z0-9_\-.:@=]{1,200}$/;
+const channelPattern = /^[A-Za-z0-9_\-.:@=/]{1,1024}$/;
 
 function isValidChannel(channel) {
   return typeof channel === "string" && channelPattern.test(channel);

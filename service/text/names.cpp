@@ -14,7 +14,8 @@ bool valid_channel(std::string_view name) {
   if (name.empty() || name.size() > max_channel_length) return false;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.' || c == ':' || c == '@' || c == '=';
+                    c == '_' || c == '-' || c == '.' || c == ':' || c == '@' || c == '=' ||
+                    c == '/';
     if (!ok) return false;
   }
   return true;

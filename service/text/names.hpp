@@ -8,9 +8,10 @@
 
 namespace seqcast::text {
 
-inline constexpr std::size_t max_channel_length = 200;
+// Rails stream names are gid params (up to 92 characters each) joined by ':'.
+inline constexpr std::size_t max_channel_length = 1024;
 
-// 1–200 characters of A-Z a-z 0-9 _ - . : @ =
+// 1–1024 characters of A-Z a-z 0-9 _ - . : @ = /
 bool valid_channel(std::string_view name);
 
 // 1–128 printable ASCII characters.
