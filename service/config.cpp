@@ -9,6 +9,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "auth/signed_stream.hpp"
 #include "protocol/frames.hpp"
 
 namespace seqcast {
@@ -90,6 +91,13 @@ const std::vector<setting>& settings() {
                      &config::admin_key, true),
       string_setting("jwt_secret", "HS256 secret that signs subscriber tokens", &config::jwt_secret,
                      true),
+      string_setting("streams_secret",
+                     "key that verifies Rails-signed stream names (signed_stream_name): the app's "
+                     "Turbo.signed_stream_verifier_key as text, or hex:<its bytes in hex> for the "
+                     "64-byte key turbo-rails derives by default (bin/rails runner 'puts "
+                     "Turbo.signed_stream_verifier_key.unpack1(\"H*\")'); unset = signed names "
+                     "are refused",
+                     &config::streams_secret, true),
       list_setting("allowed_origins",
                    "comma-separated browser origins allowed to open WebSocket/SSE "
                    "(exact, or https://*.example.com); unset = any",
@@ -269,6 +277,10 @@ void validate(const config& c, const std::string& command) {
         "least 2 x (max_payload_bytes {} + {}) = {}",
         c.send_queue_bytes, c.max_payload_bytes, protocol::max_message_overhead,
         2 * min_replay_grant(c)));
+  }
+  if (!auth::streams_key(c.streams_secret)) {
+    throw std::invalid_argument(
+        "streams_secret: after hex: expected the key's bytes as an even number of hex digits");
   }
   if (c.log_format != "text" && c.log_format != "json") {
     throw std::invalid_argument(

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "auth/jwt.hpp"
+#include "auth/signed_stream.hpp"
 
 namespace seqcast::auth {
 
@@ -61,7 +62,12 @@ authenticator::authenticator(const config& cfg)
     : publish_keys_(cfg.publish_keys),
       admin_key_(cfg.admin_key),
       jwt_secret_(cfg.jwt_secret),
+      streams_key_(streams_key(cfg.streams_secret).value_or("")),
       allowed_origins_(cfg.allowed_origins) {}
+
+std::optional<std::string> authenticator::verified_stream(std::string_view signed_name) const {
+  return verify_signed_stream(signed_name, streams_key_);
+}
 
 bool authenticator::is_admin(std::string_view bearer) const {
   return !admin_key_.empty() && !bearer.empty() && secrets_equal(bearer, admin_key_);

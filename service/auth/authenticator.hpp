@@ -41,6 +41,10 @@ class authenticator {
   // must match allowed_origins (exact, or https://*.example.com) when set.
   bool origin_allowed(std::optional<std::string_view> origin) const;
 
+  // The stream name behind a Rails-signed name (streams_secret); nullopt when
+  // the signature does not hold or no streams_secret is set.
+  std::optional<std::string> verified_stream(std::string_view signed_name) const;
+
   bool open_for_publish() const { return publish_keys_.empty() && admin_key_.empty(); }
   bool open_for_read() const { return jwt_secret_.empty(); }
 
@@ -50,6 +54,7 @@ class authenticator {
   std::vector<std::string> publish_keys_;
   std::string admin_key_;
   std::string jwt_secret_;
+  std::string streams_key_;
   std::vector<std::string> allowed_origins_;
 };
 

@@ -22,14 +22,6 @@ constexpr std::string_view alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::size_t max_token_bytes = 8192;
 
-std::array<unsigned char, 32> hmac_sha256(std::string_view key, std::string_view data) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
-  return out;
-}
-
 std::optional<bj::object> parse_object(std::string_view b64) {
   auto text = base64url_decode(b64);
   if (!text) return std::nullopt;
@@ -64,6 +56,14 @@ std::optional<std::int64_t> time_claim(const bj::object& o, std::string_view nam
 }
 
 }  // namespace
+
+std::array<unsigned char, 32> hmac_sha256(std::string_view key, std::string_view data) {
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  return out;
+}
 
 std::string base64url_encode(std::string_view bytes) {
   std::string out;

@@ -1,6 +1,7 @@
 // HS256 JSON Web Tokens of subscribers: signature, algorithm and time checks, claims.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@ std::optional<token_claims> verify_hs256(std::string_view token, std::string_vie
 
 // Signs claims as an HS256 token (for tests and tooling).
 std::string sign_hs256(std::string_view payload_json, std::string_view secret);
+
+// HMAC-SHA256 of `data` under `key`.
+std::array<unsigned char, 32> hmac_sha256(std::string_view key, std::string_view data);
 
 // base64url without padding, both ways (decode accepts padding; nullopt on bad input).
 std::string base64url_encode(std::string_view bytes);

@@ -91,27 +91,40 @@ client_op parse_client_op(std::string_view text, int max_depth) {
     return op_error{"invalid_op", fmt::format("unknown op \"{}\"", name.substr(0, 64)),
                     std::nullopt};
   }
+  const bj::value* signed_name = obj->if_contains("signed_stream_name");
+  if (name == "subscribe" && signed_name) {
+    if (!signed_name->is_string() || signed_name->get_string().empty() ||
+        signed_name->get_string().size() > max_signed_name_bytes) {
+      return op_error{"invalid_op", "signed_stream_name must be a signed name (string)",
+                      std::nullopt};
+    }
+  }
   const bj::value* ch = obj->if_contains("channel");
-  if (!ch || !ch->is_string() || !text::valid_channel(ch->get_string())) {
+  if (name == "subscribe" && signed_name) {
+    // The name is checked once its signature is (the session verifies it).
+  } else if (!ch || !ch->is_string() || !text::valid_channel(ch->get_string())) {
     std::optional<std::string> c;
     if (ch && ch->is_string()) c = std::string(std::string_view(ch->get_string()).substr(0, 1024));
     return op_error{"invalid_channel", "channel must be 1-1024 of A-Z a-z 0-9 _ - . : @ = /", c};
   }
-  std::string channel(ch->get_string());
+  std::string channel(signed_name ? signed_name->get_string() : ch->get_string());
   if (name == "unsubscribe") return unsubscribe_op{std::move(channel)};
-  subscribe_op sub{channel, std::nullopt, std::nullopt};
+  subscribe_op sub{channel, std::nullopt, std::nullopt, signed_name != nullptr};
+  if (sub.signed_name) channel.clear();  // errors below name no channel yet
   if (const bj::value* since = obj->if_contains("since"); since && !since->is_null()) {
     if (since->is_int64() && since->get_int64() >= 0) {
       sub.since = since->get_int64();
     } else if (since->is_uint64() && since->get_uint64() <= INT64_MAX) {
       sub.since = static_cast<std::int64_t>(since->get_uint64());
     } else {
-      return op_error{"invalid_since", "since must be a non-negative integer", channel};
+      return op_error{"invalid_since", "since must be a non-negative integer",
+                      channel.empty() ? std::nullopt : std::optional(channel)};
     }
   }
   if (const bj::value* epoch = obj->if_contains("epoch"); epoch && !epoch->is_null()) {
     if (!epoch->is_string() || epoch->get_string().size() > 64) {
-      return op_error{"invalid_epoch", "epoch must be a string", channel};
+      return op_error{"invalid_epoch", "epoch must be a string",
+                      channel.empty() ? std::nullopt : std::optional(channel)};
     }
     sub.epoch = std::string(epoch->get_string());
   }

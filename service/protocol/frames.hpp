@@ -16,6 +16,9 @@ inline constexpr std::string_view version = "1";
 // epoch, numbers, framing): whoever has room for payload + this can take the message.
 inline constexpr std::size_t max_message_overhead = 2048;
 
+// A signed stream name of the longest channel is about 1.4 KiB.
+inline constexpr std::size_t max_signed_name_bytes = 4096;
+
 // Server → client. Each returns the exact text of one frame. Payloads are
 // spliced in raw (they were validated as JSON at publish).
 std::string welcome(int heartbeat_seconds);
@@ -34,9 +37,10 @@ std::string_view pong();
 
 // Client → server.
 struct subscribe_op {
-  std::string channel;
+  std::string channel;  // with `signed_name`: the signed stream name, to be verified
   std::optional<std::int64_t> since;  // absent: live only
   std::optional<std::string> epoch;
+  bool signed_name = false;
 };
 struct unsubscribe_op {
   std::string channel;

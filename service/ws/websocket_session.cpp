@@ -24,6 +24,7 @@
 #include "protocol/close_codes.hpp"
 #include "protocol/frames.hpp"
 #include "session/replay_credit.hpp"
+#include "text/names.hpp"
 #include "ws/send_queue.hpp"
 #include "ws/wire.hpp"
 
@@ -275,7 +276,19 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   void subscribe(protocol::subscribe_op op) {
-    if (!reader_.may_read(op.channel)) {
+    if (op.signed_name) {
+      // The signature is the permission, as for Turbo's streams.
+      auto name = s_.auth.verified_stream(op.channel);
+      if (!name) {
+        return push(own_frame(protocol::error("forbidden", "signed_stream_name does not verify")));
+      }
+      if (!text::valid_channel(*name)) {
+        return push(own_frame(protocol::error(
+            "invalid_channel", "the signed stream name is not a channel name (1-1024 of "
+                               "A-Z a-z 0-9 _ - . : @ = /)")));
+      }
+      op.channel = std::move(*name);
+    } else if (!reader_.may_read(op.channel)) {
       return push(own_frame(protocol::error("forbidden", "this token may not subscribe here",
                                             std::string_view(op.channel))));
     }

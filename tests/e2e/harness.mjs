@@ -648,6 +648,21 @@ export function signJwt(payload, secret, { header = { alg: "HS256", typ: "JWT" }
 }
 
 /**
+ * A stream name signed as turbo-rails signs it (Active Support MessageVerifier,
+ * SHA256, JSON): base64(JSON(name)) + "--" + hex(HMAC-SHA256(key, base64 part)).
+ * `key` is a string or a Buffer (the 64-byte key turbo-rails derives).
+ */
+export function signStreamName(name, key) {
+  const data = Buffer.from(JSON.stringify(name)).toString("base64");
+  return `${data}--${crypto.createHmac("sha256", key).update(data).digest("hex")}`;
+}
+
+/** turbo-rails' default key for `secretKeyBase` on Rails 6.1 (PBKDF2-HMAC-SHA1, 1000 rounds, 64 bytes). */
+export function turboDefaultKey(secretKeyBase, digest = "sha1") {
+  return crypto.pbkdf2Sync(secretKeyBase, "turbo/signed_stream_verifier_key", 1000, 64, digest);
+}
+
+/**
  * Attempts a WebSocket upgrade and reports how it went, then closes:
  * {status: 101} when it opened, else {status, body} of the HTTP answer.
  */

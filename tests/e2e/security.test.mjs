@@ -10,8 +10,11 @@ import {
   httpGetStream,
   publish,
   publishBatch,
+  runSeqcast,
   signJwt,
+  signStreamName,
   startNode,
+  turboDefaultKey,
   waitFor,
   wsClient,
   wsUpgradeStatus,
@@ -348,6 +351,87 @@ describe("5/6 Security: keys, tokens and origins", () => {
     // Plain HTTP API calls (server-to-server publishes) are not subject to Origin.
     const res = await publish(node.url, "room:1", "from a backend", { headers: { ...bearer(PUBLISH_NEW), origin: "https://evil.example.net" } });
     assert.equal(res.status, 201, res.text);
+  });
+});
+
+describe("5/6 Security: Rails-signed stream names (signed_stream_name)", () => {
+  let databaseUrl;
+  before(async () => {
+    databaseUrl = await freshDatabase();
+  });
+
+  // One node per form of streams_secret: text, hex of turbo-rails' derived key, unset.
+  async function nodeWith(t, name, args) {
+    const node = await startNode({ databaseUrl, name, args });
+    t.after(() => node.stop());
+    return node;
+  }
+
+  async function subscribeSigned(node, signed, since) {
+    const ws = await wsClient(node.wsUrl);
+    await ws.next((f) => f.type === "welcome");
+    ws.send({ op: "subscribe", signed_stream_name: signed, ...(since === undefined ? {} : { since }) });
+    return { ws, first: await ws.next((f) => f.type !== "ping") };
+  }
+
+  test("the contract's worked example subscribes room:1; every frame names the verified channel", { timeout: 60_000 }, async (t) => {
+    const node = await nodeWith(t, "signed-text", ["--streams-secret", "secret"]);
+    const signed = "InJvb206MSI=--bff11d45b76e9b980cb31b0eda13d83a55e9f5689a5b7b9fd8fc7936c27123e9";
+    assert.equal(signStreamName("room:1", "secret"), signed, "the test's signer agrees with the contract");
+    assert.equal((await publish(node.url, "room:1", { n: 1 })).status, 201);
+    const { ws, first } = await subscribeSigned(node, signed, 0);
+    t.after(() => ws.close());
+    assert.deepEqual([first.type, first.channel, first.head], ["subscribed", "room:1", 1]);
+    assert.equal((await publish(node.url, "room:1", { n: 2 })).status, 201);
+    const got = [await ws.next((f) => f.type === "message"), await ws.next((f) => f.type === "message")];
+    assert.deepEqual(got.map((f) => [f.channel, f.seq, f.data.n]), [["room:1", 1, 1], ["room:1", 2, 2]]);
+
+    // Forgeries get forbidden and the connection stays open.
+    const tampered = signed.slice(0, -1) + (signed.endsWith("9") ? "8" : "9");
+    for (const [what, bad] of [
+      ["a tampered digest", tampered],
+      ["another key's signature", signStreamName("room:1", "other")],
+      ["another name under this digest", "InJvb206MiI=" + signed.slice(12)],
+      ["no digest", "InJvb206MSI="],
+    ]) {
+      ws.send({ op: "subscribe", signed_stream_name: bad });
+      const f = await ws.next((x) => x.type === "error");
+      assert.equal(f.code, "forbidden", `${what}: ${JSON.stringify(f)}`);
+    }
+    ws.send({ op: "subscribe", signed_stream_name: 42 });
+    assert.equal((await ws.next((x) => x.type === "error")).code, "invalid_op");
+    // A signed name that is no channel name.
+    ws.send({ op: "subscribe", signed_stream_name: signStreamName("room 1#x", "secret") });
+    assert.equal((await ws.next((x) => x.type === "error")).code, "invalid_channel");
+    ws.send({ op: "ping" });
+    assert.deepEqual(await ws.next((f) => f.type === "pong" || f.type === "error"), { type: "pong" });
+  });
+
+  test("hex:<key> takes the 64-byte key turbo-rails derives by default; without streams_secret signed names are refused", { timeout: 60_000 }, async (t) => {
+    const key = turboDefaultKey("secret");
+    assert.equal(key.toString("hex").slice(0, 16), "823ead24c9c15d2e", "RAILS.md's SHA1 key for secret_key_base 'secret'");
+    const hexNode = await nodeWith(t, "signed-hex", ["--streams-secret", `hex:${key.toString("hex")}`]);
+    // Signed by ActiveSupport 6.1 with that key (RAILS.md §3.2).
+    const railsSigned = "InJvb206MSI=--b956ba5a8b0168008ead60e89341d0dc90efd5e0443c50b42532908f844ed793";
+    assert.equal(signStreamName("room:1", key), railsSigned);
+    const a = await subscribeSigned(hexNode, railsSigned);
+    t.after(() => a.ws.close());
+    assert.deepEqual([a.first.type, a.first.channel], ["subscribed", "room:1"]);
+    const gid = `${Buffer.from("gid://app/Room/1").toString("base64url")}:messages`;
+    const b = await subscribeSigned(hexNode, signStreamName(gid, key));
+    t.after(() => b.ws.close());
+    assert.deepEqual([b.first.type, b.first.channel], ["subscribed", gid]);
+
+    const plain = await nodeWith(t, "signed-unset", []);
+    const c = await subscribeSigned(plain, railsSigned);
+    t.after(() => c.ws.close());
+    assert.deepEqual([c.first.type, c.first.code], ["error", "forbidden"]);
+  });
+
+  test("a bad hex: streams_secret refuses to start with a clear message", { timeout: 60_000 }, async () => {
+    const res = await runSeqcast(["serve", "--database-url", databaseUrl, "--streams-secret", "hex:abc"]);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /streams_secret/);
   });
 });
 

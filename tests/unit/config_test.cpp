@@ -56,6 +56,10 @@ TEST(Config, ClearErrors) {
   c.database_url = "postgresql://x";
   EXPECT_NO_THROW(validate(c, "serve"));
   EXPECT_THROW(validate(c, "dance"), std::invalid_argument);
+  c.streams_secret = "hex:abc";
+  EXPECT_THROW(validate(c, "serve"), std::invalid_argument);
+  c.streams_secret = "hex:abcd";
+  EXPECT_NO_THROW(validate(c, "serve"));
   c.log_level = "loud";
   EXPECT_THROW(validate(c, "serve"), std::invalid_argument);
 }

@@ -40,6 +40,25 @@ TEST(ParseClientOp, Subscribe) {
   EXPECT_EQ(std::get<subscribe_op>(live).since, std::nullopt);
 }
 
+TEST(ParseClientOp, SubscribeBySignedStreamName) {
+  auto op = parse_client_op(R"({"op":"subscribe","signed_stream_name":"InJvb206MSI=--ab","since":2})", 16);
+  auto* s = std::get_if<subscribe_op>(&op);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->signed_name);
+  EXPECT_EQ(s->channel, "InJvb206MSI=--ab");  // verified by the session
+  EXPECT_EQ(s->since, 2);
+  for (std::string_view bad : {R"({"op":"subscribe","signed_stream_name":7})",
+                               R"({"op":"subscribe","signed_stream_name":""})"}) {
+    auto e = parse_client_op(bad, 16);
+    ASSERT_TRUE(std::holds_alternative<op_error>(e)) << bad;
+    EXPECT_EQ(std::get<op_error>(e).code, "invalid_op");
+    EXPECT_EQ(std::get<op_error>(e).channel, std::nullopt);
+  }
+  auto e = parse_client_op(R"({"op":"subscribe","signed_stream_name":"x--y","since":-1})", 16);
+  EXPECT_EQ(std::get<op_error>(e).code, "invalid_since");
+  EXPECT_EQ(std::get<op_error>(e).channel, std::nullopt) << "an unverified name is never echoed";
+}
+
 TEST(ParseClientOp, RefusesBadInput) {
   auto code = [](std::string_view text) {
     auto op = parse_client_op(text, 16);
