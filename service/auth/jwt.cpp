@@ -83,12 +83,19 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
+  return base64_decode(text, base64::url);
+}
+
+std::optional<std::string> base64_decode(std::string_view text, base64 which) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
+  out.reserve(text.size() * 3 / 4);
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    const auto k = alphabet.find(c);
+    auto k = alphabet.find(c);
+    if (which == base64::standard_or_url && (c == '+' || c == '/')) k = c == '+' ? 62 : 63;
     if (k == std::string_view::npos) return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(k);
     bits += 6;

@@ -32,6 +32,10 @@ std::array<unsigned char, 32> hmac_sha256(std::string_view key, std::string_view
 std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
 
+// Decoding with a choice of alphabet: url-safe only, or standard (+/) and url-safe alike.
+enum class base64 { url, standard_or_url };
+std::optional<std::string> base64_decode(std::string_view text, base64 which);
+
 // Constant-time equality of two secrets, whatever their lengths.
 bool secrets_equal(std::string_view a, std::string_view b);
 
