@@ -15,7 +15,7 @@ namespace seqcast::auth {
 
 namespace {
 
-constexpr std::size_t digest_hex_size = 64;        // SHA256, hex
+constexpr std::size_t digest_hex_size = 64;         // SHA256, hex
 constexpr std::size_t max_signed_bytes = 4 * 1024;  // a 1024-character name signs to ~1.4 KiB
 
 std::string to_hex(const std::array<unsigned char, 32>& bytes) {
@@ -51,13 +51,27 @@ std::string ruby_json_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char digits[] = "0123456789abcdef";

@@ -4,7 +4,8 @@
 //
 //   strict_base64(JSON(name)) + "--" + hex(HMAC-SHA256(key, the base64 text))
 //
-// key "secret", name "room:1" → InJvb206MSI=--bff11d45b76e9b980cb31b0eda13d83a55e9f5689a5b7b9fd8fc7936c27123e9
+// key "secret", name "room:1" →
+// InJvb206MSI=--bff11d45b76e9b980cb31b0eda13d83a55e9f5689a5b7b9fd8fc7936c27123e9
 #pragma once
 
 #include <optional>

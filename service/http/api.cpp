@@ -147,8 +147,7 @@ void api::handle(request req, respond_fn respond) {
   std::string_view rest;
   if (channel_route(path, channel, rest)) {
     if (!text::valid_channel(channel)) {
-      return respond(error_response(400, "invalid_channel",
-                                    "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ ="));
+      return respond(error_response(400, "invalid_channel", text::channel_rule));
     }
     if (rest == "/messages" && req.method == "POST") {
       if (auto v = auth_.publish(req.authorization); v != auth::verdict::allowed) {
@@ -223,7 +222,7 @@ void api::publish_batch(request req, respond_fn respond) {
     std::string_view bad_code, bad_message;
     if (!text::valid_channel(it.channel)) {
       bad_code = "invalid_channel";
-      bad_message = "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =";
+      bad_message = text::channel_rule;
     } else if (it.idempotency_key && !text::valid_idempotency_key(*it.idempotency_key)) {
       bad_code = "invalid_idempotency_key";
       bad_message = "idempotency_key must be 1-128 printable ASCII characters";

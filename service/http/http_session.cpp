@@ -185,7 +185,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto channel = text::percent_decode(target.substr(8, q == std::string_view::npos ? q : q - 8));
     if (!channel || !text::valid_channel(*channel)) {
       return send_error(400, "invalid_channel",
-                        "channel must be 1-200 of A-Z a-z 0-9 _ - . : @ =", true);
+                        text::channel_rule, true);
     }
     // EventSource resends the last id it saw; ?since= serves a first connect.
     std::optional<std::string> since_text = text::query_param(query, "since");

@@ -105,7 +105,7 @@ client_op parse_client_op(std::string_view text, int max_depth) {
   } else if (!ch || !ch->is_string() || !text::valid_channel(ch->get_string())) {
     std::optional<std::string> c;
     if (ch && ch->is_string()) c = std::string(std::string_view(ch->get_string()).substr(0, 1024));
-    return op_error{"invalid_channel", "channel must be 1-1024 of A-Z a-z 0-9 _ - . : @ = /", c};
+    return op_error{"invalid_channel", std::string(text::channel_rule), c};
   }
   std::string channel(signed_name ? signed_name->get_string() : ch->get_string());
   if (name == "unsubscribe") return unsubscribe_op{std::move(channel)};

@@ -13,6 +13,9 @@ inline constexpr std::size_t max_channel_length = 1024;
 
 // 1–1024 characters of A-Z a-z 0-9 _ - . : @ = /
 bool valid_channel(std::string_view name);
+// What an invalid_channel error says.
+inline constexpr std::string_view channel_rule =
+    "channel must be 1-1024 of A-Z a-z 0-9 _ - . : @ = /";
 
 // 1–128 printable ASCII characters.
 bool valid_idempotency_key(std::string_view key);

@@ -1,14 +1,15 @@
-// Rails-signed stream names: the contract's worked example, keys as turbo-rails derives them, forgeries.
-#include <fmt/format.h>
-#include <openssl/evp.h>
+// Rails-signed stream names: the contract's worked example, keys as turbo-rails derives them,
+// forgeries.
+#include "auth/signed_stream.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <string>
 #include <vector>
 
 #include "auth/jwt.hpp"
-#include "auth/signed_stream.hpp"
 
 namespace seqcast::auth {
 namespace {
@@ -31,7 +32,8 @@ TEST(SignedStream, MatchesTheContractsWorkedExample) {
 TEST(SignedStream, EncodesNamesAsRubysJsonDump) {
   // UTF-8 raw, '/' not escaped (ActiveSupport 6.1: "café/ü" → ImNhZsOpL8O8Ig==).
   EXPECT_TRUE(sign_stream("caf\xc3\xa9/\xc3\xbc", "k").starts_with("ImNhZsOpL8O8Ig==--"));
-  for (const std::string& name : std::vector<std::string>{"", "a\"b\\c", "Z2lkOi8vYXBwL1Jvb20vMQ:messages", std::string(1024, 'x')}) {
+  for (const std::string& name : std::vector<std::string>{
+           "", "a\"b\\c", "Z2lkOi8vYXBwL1Jvb20vMQ:messages", std::string(1024, 'x')}) {
     EXPECT_EQ(verify_signed_stream(sign_stream(name, "k"), "k"), name) << name;
   }
 }
@@ -51,10 +53,10 @@ TEST(SignedStream, AcceptsTheDerivedBinaryKeyInItsHexForm) {
   ASSERT_TRUE(bytes);
   EXPECT_EQ(bytes->size(), 64u);
   // Signed by ActiveSupport 6.1 with that key (RAILS.md §3.2).
-  EXPECT_EQ(verify_signed_stream(
-                "InJvb206MSI=--b956ba5a8b0168008ead60e89341d0dc90efd5e0443c50b42532908f844ed793",
-                *bytes),
-            "room:1");
+  EXPECT_EQ(
+      verify_signed_stream(
+          "InJvb206MSI=--b956ba5a8b0168008ead60e89341d0dc90efd5e0443c50b42532908f844ed793", *bytes),
+      "room:1");
 }
 
 TEST(SignedStream, ReadsTheSettingsForms) {
