@@ -248,7 +248,9 @@ test("subscribe validates its arguments and allows one subscription per channel"
   });
   assert.throws(() => sc.subscribe("bad channel", () => {}), TypeError);
   assert.throws(() => sc.subscribe("", () => {}), TypeError);
-  assert.throws(() => sc.subscribe("x".repeat(201), () => {}), TypeError);
+  assert.throws(() => sc.subscribe("x".repeat(1025), () => {}), TypeError);
+  sc.subscribe("x".repeat(1024), () => {});
+  sc.subscribe("gid/a/b:Z2lk", () => {});
   assert.throws(() => sc.subscribe("ok", {}), TypeError);
   assert.throws(() => sc.subscribe("ok", { since: -1 }, () => {}), TypeError);
   assert.throws(() => sc.subscribe("ok", { since: 1.5 }, () => {}), TypeError);
