@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -600,9 +600,8 @@ awaitable<void> resumer(int index, const args& a, resume_stats& st, steady::time
           if (st.first_errors.size() < 5)
             st.first_errors.push_back(fmt::format("subscriber {}: {}", index, f));
           const auto missed = f.find(R"("missed":[)");
-          const long long to = missed == std::string_view::npos
-                                   ? -1
-                                   : json_number_after(f, ",", missed);
+          const long long to =
+              missed == std::string_view::npos ? -1 : json_number_after(f, ",", missed);
           if (to > last) last = to;
         } else if (f.find(R"("type":"reconnect")") != std::string_view::npos) {
           const long long within = json_number_after(f, R"("within_ms":)");

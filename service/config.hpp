@@ -18,9 +18,9 @@ struct config {
   std::int64_t cache_channel_messages = 10000;  // newest messages cached per channel
 
   // Auth: empty lists mean open access (a warning is logged at start).
-  std::vector<std::string> publish_keys;     // Bearer keys allowed to publish
-  std::string admin_key;                     // Bearer key for DELETE, drain, and any read
-  std::string jwt_secret;                    // HS256 secret of subscriber tokens
+  std::vector<std::string> publish_keys;  // Bearer keys allowed to publish
+  std::string admin_key;                  // Bearer key for DELETE, drain, and any read
+  std::string jwt_secret;                 // HS256 secret of subscriber tokens
   std::string streams_secret;  // key of Rails-signed stream names: its text, or hex:<bytes in hex>
   std::vector<std::string> allowed_origins;  // exact origins or https://*.example.com
 

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "auth/jwt.hpp"
+#include "text/json_scan.hpp"
 
 namespace seqcast::auth {
 
@@ -45,48 +46,6 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-// JSON.dump of a Ruby string: '"' '\' and control characters escaped, the
-// rest (UTF-8, '/') as is.
-std::string ruby_json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char digits[] = "0123456789abcdef";
-          out += "\\u00";
-          out += digits[(c >> 4) & 15];
-          out += digits[c & 15];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 }  // namespace
 
 std::optional<std::string> verify_signed_stream(std::string_view signed_name,
@@ -116,7 +75,10 @@ std::optional<std::string> verify_signed_stream(std::string_view signed_name,
 }
 
 std::string sign_stream(std::string_view name, std::string_view key) {
-  const std::string data = base64_encode(ruby_json_string(name));
+  // JSON.dump of a Ruby string: the same escapes for every character a channel may hold.
+  std::string json;
+  json::append_string(json, name);
+  const std::string data = base64_encode(json);
   return data + "--" + to_hex(hmac_sha256(key, data));
 }
 

@@ -184,8 +184,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
     auto channel = text::percent_decode(target.substr(8, q == std::string_view::npos ? q : q - 8));
     if (!channel || !text::valid_channel(*channel)) {
-      return send_error(400, "invalid_channel",
-                        text::channel_rule, true);
+      return send_error(400, "invalid_channel", text::channel_rule, true);
     }
     // EventSource resends the last id it saw; ?since= serves a first connect.
     std::optional<std::string> since_text = text::query_param(query, "since");

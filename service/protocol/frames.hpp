@@ -37,7 +37,7 @@ std::string_view pong();
 
 // Client → server.
 struct subscribe_op {
-  std::string channel;  // with `signed_name`: the signed stream name, to be verified
+  std::string channel;                // with `signed_name`: the signed stream name, to be verified
   std::optional<std::int64_t> since;  // absent: live only
   std::optional<std::string> epoch;
   bool signed_name = false;

@@ -283,9 +283,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
         return push(own_frame(protocol::error("forbidden", "signed_stream_name does not verify")));
       }
       if (!text::valid_channel(*name)) {
-        return push(own_frame(protocol::error(
-            "invalid_channel", "the signed stream name is not a channel name (1-1024 of "
-                               "A-Z a-z 0-9 _ - . : @ = /)")));
+        return push(
+            own_frame(protocol::error("invalid_channel",
+                                      "the signed stream name is not a channel name (1-1024 of "
+                                      "A-Z a-z 0-9 _ - . : @ = /)")));
       }
       op.channel = std::move(*name);
     } else if (!reader_.may_read(op.channel)) {

@@ -41,7 +41,8 @@ TEST(ParseClientOp, Subscribe) {
 }
 
 TEST(ParseClientOp, SubscribeBySignedStreamName) {
-  auto op = parse_client_op(R"({"op":"subscribe","signed_stream_name":"InJvb206MSI=--ab","since":2})", 16);
+  auto op = parse_client_op(
+      R"({"op":"subscribe","signed_stream_name":"InJvb206MSI=--ab","since":2})", 16);
   auto* s = std::get_if<subscribe_op>(&op);
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(s->signed_name);
