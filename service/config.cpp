@@ -75,6 +75,10 @@ setting list_setting(std::string_view name, std::string_view help,
 const std::vector<setting>& settings() {
   static const std::vector<setting> all = {
       string_setting("listen", "host:port to serve HTTP, WebSocket and SSE on", &config::listen),
+      string_setting("actioncable_path",
+                     "path of the Action Cable endpoint for Rails front ends (@rails/actioncable, "
+                     "Turbo Streams, @anycable/web)",
+                     &config::actioncable_path),
       string_setting("database_url", "PostgreSQL URL (required), e.g. postgresql://user@host/db",
                      &config::database_url, true),
       string_setting("cache_dir", "directory of the RocksDB replay cache (safe to delete)",

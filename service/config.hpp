@@ -11,6 +11,7 @@ namespace seqcast {
 
 struct config {
   // Network and storage.
+  std::string actioncable_path = "/cable";      // Action Cable's protocol (Rails front ends)
   std::string listen = "127.0.0.1:8080";        // host:port to serve HTTP and WebSocket on
   std::string database_url;                     // PostgreSQL URL; required by every subcommand
   std::string cache_dir = "./seqcast-cache";    // RocksDB replay cache directory (disposable)

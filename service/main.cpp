@@ -122,7 +122,7 @@ int serve(const config& cfg) {
   std::optional<drain::drainer> drainer(std::in_place, *ioc, sessions);
   http::api rest(cfg, authenticator, *committer, pool, hub, state, *drainer);
   // Sessions keep a reference to this while the io_context destroys them.
-  const http::services services{cfg, authenticator, rest, hub, state, sessions};
+  const http::services services{{cfg, authenticator, hub, state, sessions}, rest};
   {
     http::server server(*io, services);
     server.start(cfg.listen);

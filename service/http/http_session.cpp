@@ -11,8 +11,10 @@
 #include "http/server.hpp"
 #include "http/sse_session.hpp"
 #include "log.hpp"
+#include "protocol/cable.hpp"
+#include "session/face.hpp"
+#include "session/websocket_session.hpp"
 #include "text/names.hpp"
-#include "ws/websocket_session.hpp"
 #include "ws/wire.hpp"
 
 namespace seqcast::http {
@@ -35,12 +37,12 @@ void fail(beast::error_code ec, std::string_view what) {
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {
-    s_.state.http_connections.fetch_add(1, std::memory_order_relaxed);
+    s_.ctx.state.http_connections.fetch_add(1, std::memory_order_relaxed);
   }
 
   ~http_session() {
-    if (in_flight_) s_.state.requests_in_flight.fetch_sub(1);
-    s_.state.http_connections.fetch_sub(1, std::memory_order_relaxed);
+    if (in_flight_) s_.ctx.state.requests_in_flight.fetch_sub(1);
+    s_.ctx.state.http_connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void run() {
@@ -51,12 +53,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(s_.cfg.max_header_bytes));
+    parser_->header_limit(static_cast<std::uint32_t>(s_.ctx.cfg.max_header_bytes));
     // The real limit depends on the route, known only after the header; a
     // declared Content-Length above it is refused in on_header.
     parser_->body_limit(boost::none);
     // Covers the idle wait between requests and a header sent byte by byte.
-    stream_.expires_after(std::chrono::seconds(s_.cfg.http_idle_seconds));
+    stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_idle_seconds));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&http_session::on_header, shared_from_this()));
@@ -74,16 +76,27 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto& req = parser_->get();
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
-    if (beast::websocket::is_upgrade(req) && path == "/v1/ws") {
-      if (s_.state.upgrades_closed) {
+    const bool cable = path == s_.ctx.cfg.actioncable_path;
+    if (beast::websocket::is_upgrade(req) && (path == "/v1/ws" || cable)) {
+      if (s_.ctx.state.upgrades_closed) {
         return send_error(503, "draining", "this node is draining; connect to another", false);
       }
       if (!origin_allowed(req)) {
         return send_error(403, "forbidden", "this Origin may not connect", false);
       }
-      auto who = reader_of(req);
-      if (!who) return send_unauthorized();
-      reader_ = std::move(*who);
+      if (cable) {
+        // Never an HTTP error for the token or the subprotocol: stock clients retry
+        // a failed handshake forever. A bad token is told so over the socket.
+        auto [who, refused] = cable_reader_of(req);
+        reader_ = std::move(who);
+        face_ = session::cable_face(protocol::cable::select_subprotocol(offered_protocols(req)),
+                                    refused);
+      } else {
+        auto who = reader_of(req);
+        if (!who) return send_unauthorized();
+        reader_ = std::move(*who);
+        face_ = session::native_face();
+      }
       return bhttp::async_read(
           stream_, buffer_, *parser_,
           beast::bind_front_handler(&http_session::on_upgrade, shared_from_this()));
@@ -107,7 +120,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void do_read_body() {
-    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
+    stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_body_seconds));
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
@@ -128,9 +141,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
     stream_.expires_never();
     // Bytes the client sent behind its request belong to the WebSocket.
     const auto early = buffer_.cdata();
-    ws::run_websocket_session(stream_.release_socket(), std::move(key),
-                              std::string(static_cast<const char*>(early.data()), early.size()),
-                              std::move(reader_), s_);
+    session::run_websocket_session(
+        stream_.release_socket(), std::move(key),
+        std::string(static_cast<const char*>(early.data()), early.size()), std::move(reader_),
+        std::move(face_), s_.ctx);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -144,7 +158,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     if (req.method() == bhttp::verb::get && req.target().starts_with("/v1/sse/")) {
-      if (s_.state.upgrades_closed) {
+      if (s_.ctx.state.upgrades_closed) {
         // EventSource gives up for good on any error status; an empty stream
         // that closes makes it retry later (elsewhere, or here once back).
         return send_sse_retry();
@@ -170,7 +184,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     stream_.expires_never();  // a publish may wait for the database; its answer is bounded there
     // Counted until its answer is written, so that a draining node exits only
     // after every accepted publish was acknowledged.
-    s_.state.requests_in_flight.fetch_add(1);
+    s_.ctx.state.requests_in_flight.fetch_add(1);
     in_flight_ = true;
     s_.rest.handle(std::move(r), [self = shared_from_this()](response res) {
       net::post(self->stream_.get_executor(),
@@ -202,14 +216,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     stream_.expires_never();
     run_sse_session(std::move(stream_), std::move(*channel), since,
-                    text::query_param(query, "epoch"), s_);
+                    text::query_param(query, "epoch"), s_.ctx);
   }
 
   template <class Request>
   bool origin_allowed(const Request& req) const {
     auto it = req.find(bhttp::field::origin);
-    return s_.auth.origin_allowed(it == req.end() ? std::nullopt
-                                                  : std::optional<std::string_view>(it->value()));
+    return s_.ctx.auth.origin_allowed(
+        it == req.end() ? std::nullopt : std::optional<std::string_view>(it->value()));
   }
 
   template <class Request>
@@ -219,8 +233,40 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::optional<std::string> token;
     if (q != std::string_view::npos) token = text::query_param(target.substr(q + 1), "token");
     auto it = req.find(bhttp::field::authorization);
-    return s_.auth.read(it == req.end() ? std::string_view{} : std::string_view(it->value()),
-                        token ? std::optional<std::string_view>(*token) : std::nullopt);
+    return s_.ctx.auth.read(it == req.end() ? std::string_view{} : std::string_view(it->value()),
+                            token ? std::optional<std::string_view>(*token) : std::nullopt);
+  }
+
+  // /cable: a token in ?token= or ?jid= (or a Bearer header) names what
+  // `$pubsub` stream_name may read; none is fine (signed names need none).
+  // Returns the reader and whether a token was given that does not verify.
+  template <class Request>
+  std::pair<auth::reader, bool> cable_reader_of(const Request& req) const {
+    std::string_view target = req.target();
+    auto q = target.find('?');
+    std::optional<std::string> token;
+    if (q != std::string_view::npos) {
+      token = text::query_param(target.substr(q + 1), "token");
+      if (!token) token = text::query_param(target.substr(q + 1), "jid");
+    }
+    auto it = req.find(bhttp::field::authorization);
+    const std::string_view header =
+        it == req.end() ? std::string_view{} : std::string_view(it->value());
+    auto who =
+        s_.ctx.auth.read(header, token ? std::optional<std::string_view>(*token) : std::nullopt);
+    if (who) return {std::move(*who), false};
+    return {auth::reader{}, token.has_value() || !header.empty()};
+  }
+
+  // Every Sec-WebSocket-Protocol header's values, comma-separated.
+  template <class Request>
+  static std::string offered_protocols(const Request& req) {
+    std::string all;
+    for (auto [it, end] = req.equal_range(bhttp::field::sec_websocket_protocol); it != end; ++it) {
+      if (!all.empty()) all += ',';
+      all += it->value();
+    }
+    return all;
   }
 
   void send_sse_retry() {
@@ -252,7 +298,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
+    stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_body_seconds));
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          self->on_write(ec, res->need_eof());
@@ -304,14 +350,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
           [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
     };
     if (data->empty()) return after({}, 0);
-    stream_.expires_after(std::chrono::seconds(s_.cfg.http_body_seconds));
+    stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_body_seconds));
     net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)), std::move(after));
   }
 
   void on_write(beast::error_code ec, bool close) {
     if (in_flight_) {
       in_flight_ = false;
-      s_.state.requests_in_flight.fetch_sub(1);
+      s_.ctx.state.requests_in_flight.fetch_sub(1);
     }
     if (ec) return fail(ec, "write");
     if (close) return linger();
@@ -341,7 +387,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const services& s_;
   bool keep_alive_ = true;
   bool in_flight_ = false;
-  auth::reader reader_;  // who upgrades to WebSocket
+  auth::reader reader_;                  // who upgrades to WebSocket
+  std::unique_ptr<session::face> face_;  // … and what it speaks
   std::array<char, 16384> discard_buf_{};
 };
 
@@ -362,10 +409,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (ec) {
       // Out of descriptors or similar: keep serving the connections we have.
       log::warn("http", "accept failed error=\"{}\"", ec.message());
-    } else if (s.state.http_connections + s.state.connections >=
-               static_cast<std::uint64_t>(s.cfg.max_connections)) {
+    } else if (s.ctx.state.http_connections + s.ctx.state.connections >=
+               static_cast<std::uint64_t>(s.ctx.cfg.max_connections)) {
       // Full: refuse at once rather than let one more client degrade the rest.
-      s.state.refused_connections.fetch_add(1, std::memory_order_relaxed);
+      s.ctx.state.refused_connections.fetch_add(1, std::memory_order_relaxed);
       beast::error_code ignored;
       socket.close(ignored);
     } else {

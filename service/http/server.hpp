@@ -6,24 +6,17 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "auth/authenticator.hpp"
-#include "config.hpp"
-#include "drain/session_registry.hpp"
 #include "http/api.hpp"
-#include "hub/hub.hpp"
 #include "io_threads.hpp"
-#include "node_state.hpp"
+#include "session/context.hpp"
 
 namespace seqcast::http {
 
-// What sessions need; owned by main, outlives every session.
+// What the HTTP sessions need: the connections' context and the REST API.
+// Owned by main, outlives every session.
 struct services {
-  const config& cfg;
-  const auth::authenticator& auth;
+  session::context ctx;
   api& rest;
-  hub::hub& hub;
-  node_state& state;
-  drain::session_registry& sessions;
 };
 
 class server {

@@ -16,7 +16,7 @@
 #include "io_threads.hpp"
 #include "log.hpp"
 #include "session/replay_credit.hpp"
-#include "ws/send_queue.hpp"
+#include "session/send_queue.hpp"
 
 namespace seqcast::http {
 
@@ -57,7 +57,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
                     public hub::subscriber,
                     public drain::drainable {
  public:
-  sse_session(beast::tcp_stream&& stream, std::string channel, const services& s)
+  sse_session(beast::tcp_stream&& stream, std::string channel, const session::context& s)
       : stream_(std::move(stream)),
         s_(s),
         channel_(std::move(channel)),
@@ -201,12 +201,12 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
 
   beast::tcp_stream stream_;
   const std::size_t home_ = io_threads::current();  // constructed on its own thread
-  const services& s_;
+  const session::context& s_;
   std::string channel_;
   std::uint64_t id_;
   std::uint64_t registry_id_ = 0;
   net::steady_timer heartbeat_;
-  ws::send_queue<chunk> queue_;
+  session::send_queue<chunk> queue_;
   std::array<char, 64> read_buf_{};
   storage::seq_t last_seq_ = 0;
   bool writing_ = false;
@@ -220,7 +220,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
 
 void run_sse_session(beast::tcp_stream stream, std::string channel,
                      std::optional<storage::seq_t> since, std::optional<std::string> epoch,
-                     const services& services) {
+                     const session::context& services) {
   std::make_shared<sse_session>(std::move(stream), std::move(channel), services)
       ->run(since, std::move(epoch));
 }

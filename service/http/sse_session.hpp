@@ -7,7 +7,7 @@
 
 #include <boost/beast/core/tcp_stream.hpp>
 
-#include "http/server.hpp"
+#include "session/context.hpp"
 #include "types.hpp"
 
 namespace seqcast::http {
@@ -17,6 +17,6 @@ namespace seqcast::http {
 // streams `message`/`reset` events and `: ping` comments until the client goes.
 void run_sse_session(boost::beast::tcp_stream stream, std::string channel,
                      std::optional<storage::seq_t> since, std::optional<std::string> epoch,
-                     const services& services);
+                     const session::context& ctx);
 
 }  // namespace seqcast::http

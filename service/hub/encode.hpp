@@ -11,7 +11,7 @@
 namespace seqcast::hub {
 
 // Bytes a frame takes in a connection's send queue (its text and its header).
-inline std::size_t queued_size(const frame& f) { return f.ws_head.size + f.text.size(); }
+inline std::size_t queued_size(const frame& f) { return f.wire_size(); }
 
 frame_batch batch_of(std::vector<frame_ptr> frames);
 frame_ptr control(frame::kind type, std::string text, std::int64_t reset_to = -1);

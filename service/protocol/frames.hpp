@@ -13,8 +13,10 @@ namespace seqcast::protocol {
 inline constexpr std::string_view version = "1";
 
 // Bytes any face's frame of one message may take beyond its payload (channel name,
-// epoch, numbers, framing): whoever has room for payload + this can take the message.
-inline constexpr std::size_t max_message_overhead = 2048;
+// epoch, numbers, framing; an Action Cable identifier, at most max_identifier_bytes):
+// whoever has room for payload + this can take the message.
+inline constexpr std::size_t max_identifier_bytes = 8192;
+inline constexpr std::size_t max_message_overhead = max_identifier_bytes + 4096;
 
 // A signed stream name of the longest channel is about 1.4 KiB.
 inline constexpr std::size_t max_signed_name_bytes = 4096;

@@ -488,8 +488,8 @@ export async function rawHttp(port, request, { timeoutMs = 10_000 } = {}) {
  *   ws.subscribe(channel, {since, epoch}) sends subscribe, resolves with `subscribed`
  *   ws.closed           a promise of {code, reason} once the connection closes
  */
-export async function wsClient(wsUrl, { headers = {}, origin, timeoutMs = 10_000 } = {}) {
-  const socket = new WebSocket(wsUrl, { headers, origin, maxPayload: 256 * 1024 * 1024 });
+export async function wsClient(wsUrl, { headers = {}, origin, protocols = [], timeoutMs = 10_000 } = {}) {
+  const socket = new WebSocket(wsUrl, protocols, { headers, origin, maxPayload: 256 * 1024 * 1024 });
   const frames = [];
   const raws = [];
   const waiters = new Set();

@@ -131,7 +131,8 @@ TEST(RocksdbReplayCache, ReadsBesideTheWriterFromOtherThreads) {
   }
   for (auto& t : readers) t.join();
   EXPECT_EQ(bad.load(), 0);
-  EXPECT_EQ(cache.read(1, 0, last, {100000, 1u << 30}).value().size(), static_cast<std::size_t>(last));
+  EXPECT_EQ(cache.read(1, 0, last, {100000, 1u << 30}).value().size(),
+            static_cast<std::size_t>(last));
 }
 
 }  // namespace

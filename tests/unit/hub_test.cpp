@@ -133,7 +133,7 @@ TEST_F(HubTest, BigMessagesReplayInPagesWithinEachGrant) {
     const auto& last = s->got.back();
     if (last.p != pacing::want_more) continue;
     std::size_t bytes = 0;
-    for (const auto& f : last.frames) bytes += f->ws_head.size + f->text.size();
+    for (const auto& f : last.frames) bytes += f->wire_size();
     EXPECT_LE(bytes, grant) << "page " << pages;
     ++pages;
     hub_.more(1, "big", grant);

@@ -6,7 +6,7 @@
 #include <deque>
 #include <utility>
 
-namespace seqcast::ws {
+namespace seqcast::session {
 
 // Not thread-safe: owned by one session strand.
 template <class T>
@@ -49,4 +49,4 @@ class send_queue {
   std::size_t limit_;
 };
 
-}  // namespace seqcast::ws
+}  // namespace seqcast::session

@@ -1,11 +1,12 @@
 // One WebSocket client: its read loop, its subscriptions, its bounded send queue.
+// What it says is its face's (session/face.hpp); everything else is here, once.
 //
 // The session speaks the wire format itself (ws/wire.hpp) on a plain socket.
 // That is what makes fan-out cheap: every frame it sends is shared, already
 // encoded (header included) by the hub, and everything queued goes out in one
 // gathered write — and because control frames (pong, ping, close) go through
 // the same queue, nothing else ever writes to the socket in between.
-#include "ws/websocket_session.hpp"
+#include "session/websocket_session.hpp"
 
 #include <array>
 #include <atomic>
@@ -22,13 +23,11 @@
 #include "io_threads.hpp"
 #include "log.hpp"
 #include "protocol/close_codes.hpp"
-#include "protocol/frames.hpp"
 #include "session/replay_credit.hpp"
-#include "text/names.hpp"
-#include "ws/send_queue.hpp"
+#include "session/send_queue.hpp"
 #include "ws/wire.hpp"
 
-namespace seqcast::ws {
+namespace seqcast::session {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -37,7 +36,7 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int max_client_depth = 16;
+using ws::opcode;
 constexpr std::size_t max_gather = 64;  // frames per write (two buffers each)
 constexpr auto close_timeout = std::chrono::seconds(5);
 
@@ -46,21 +45,30 @@ std::atomic<std::uint64_t> next_subscription_id{1};
 // A frame of our own (not from the hub): protocol JSON, a control frame, or
 // (with opcode nullopt) raw bytes such as the handshake response.
 hub::frame_ptr own_frame(std::string payload, std::optional<opcode> op = opcode::text) {
-  hub::frame f{hub::frame::kind::error, 0, std::move(payload), -1, 0, {}};
-  if (op) f.ws_head = encode_header(*op, f.text.size());
+  hub::frame f;
+  f.type = hub::frame::kind::error;
+  f.text = std::move(payload);
+  if (op) {
+    const auto h = ws::encode_header(*op, f.text.size());
+    f.head.bytes = h.bytes;
+    f.head.size = h.size;
+  }
   return std::make_shared<const hub::frame>(std::move(f));
 }
 
 // Runs on its own strand; kept alive by its pending handlers. The hub holds
 // only weak references and reaches it through deliver(), which posts.
-class websocket_session : public std::enable_shared_from_this<websocket_session>,
-                          public hub::subscriber,
-                          public drain::drainable {
+class websocket_session final : public std::enable_shared_from_this<websocket_session>,
+                                public hub::subscriber,
+                                public drain::drainable,
+                                public host {
  public:
-  websocket_session(tcp::socket socket, auth::reader reader, const http::services& s)
+  websocket_session(tcp::socket socket, auth::reader reader, std::unique_ptr<face> f,
+                    const context& s)
       : socket_(std::move(socket)),
         s_(s),
         reader_(std::move(reader)),
+        face_(std::move(f)),
         in_(static_cast<std::size_t>(s.cfg.max_frame_bytes)),
         heartbeat_(socket_.get_executor()),
         drain_timer_(socket_.get_executor()),
@@ -105,11 +113,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
  private:
   enum class state { open, closing, closed };  // closing: our close frame is queued or sent
 
-  struct subscription {
-    std::string channel;
-    std::int64_t last_seq = 0;  // last message seq queued; dedupe guard
-  };
-
   // ---- lifecycle ------------------------------------------------------------
 
   void start(const std::string& key, std::string early) {
@@ -119,15 +122,18 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     if (ec) return finish();
     registry_id_ = s_.sessions.add(weak_from_this());
     last_heard_ = clock::now();
-    // The 101 and the welcome leave in one write.
+    // The 101 and the greeting leave in one write.
+    const auto sub = face_->subprotocol();
     push(own_frame(fmt::format("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                               "Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}{}{}"
                                "Server: seqcast\r\n\r\n",
-                               accept_key(key)),
+                               ws::accept_key(key), sub.empty() ? "" : "Sec-WebSocket-Protocol: ",
+                               sub, sub.empty() ? "" : "\r\n"),
                    std::nullopt));
-    push(own_frame(protocol::welcome(s_.cfg.heartbeat_seconds)));
+    face_->greet(*this);
     flush();
-    schedule_heartbeat();
+    last_ping_frame_ = clock::now();
+    if (state_ == state::open) schedule_heartbeat();
     if (!early.empty()) consume(std::span<char>(early.data(), early.size()));
     if (state_ != state::closed) wait_readable();
   }
@@ -137,8 +143,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void start_close(std::uint16_t code, std::string_view reason) {
     if (state_ != state::open) return;
     // Past the queue's bound if need be: it is small, and the last frame.
-    auto f = own_frame(code == 0 ? std::string() : close_payload(code, reason), opcode::close);
-    const std::size_t bytes = f->ws_head.size + f->text.size();
+    auto f = own_frame(code == 0 ? std::string() : ws::close_payload(code, reason), opcode::close);
+    const std::size_t bytes = f->wire_size();
     queue_.push(std::move(f), bytes);
     account(static_cast<std::int64_t>(bytes));
     state_ = state::closing;
@@ -166,7 +172,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   void begin_reconnect(std::int64_t within_ms) {
     if (state_ != state::open) return;
-    push(own_frame(protocol::reconnect(within_ms)));
+    push(own_frame(face_->drain_notice(within_ms)));
     flush();
     // Keep delivering while the client picks its moment, then close.
     heartbeat_.cancel();
@@ -177,25 +183,29 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     });
   }
 
-  // An app-level ping for browsers and load balancers, and a ping frame whose
-  // pong proves the client alive: one silent for 2 × heartbeat + 5 s is gone
-  // (half-open), and so is one that has not taken a byte for as long.
+  // The face's app-level ping (for browsers and load balancers) every face period,
+  // and every heartbeat_seconds a ping frame whose pong proves the client alive:
+  // one silent for 2 × heartbeat + 5 s is gone (half-open), and so is one that has
+  // not taken a byte for as long.
   void schedule_heartbeat() {
-    heartbeat_.expires_after(std::chrono::seconds(s_.cfg.heartbeat_seconds));
+    heartbeat_.expires_after(face_->ping_period(s_.cfg));
     heartbeat_.async_wait([weak = weak_from_this()](error_code ec) {
       auto self = weak.lock();
       if (ec || !self || self->state_ != state::open) return;
       const auto now = clock::now();
-      const auto dead_after = std::chrono::seconds(2 * self->s_.cfg.heartbeat_seconds + 5);
+      const auto heartbeat = std::chrono::seconds(self->s_.cfg.heartbeat_seconds);
+      const auto dead_after = 2 * heartbeat + std::chrono::seconds(5);
       if (now - self->last_heard_ > dead_after ||
           (self->write_blocked_ && now - self->blocked_since_ > dead_after)) {
         log::debug("ws", "closing an unresponsive connection");
         return self->finish();
       }
-      static const hub::frame_ptr ping = own_frame(std::string(protocol::ping()));
-      static const hub::frame_ptr ping_frame = own_frame({}, opcode::ping);
-      self->push(ping);
-      self->push(ping_frame);
+      self->face_->ping(*self);
+      if (now - self->last_ping_frame_ >= heartbeat - std::chrono::milliseconds(500)) {
+        static const hub::frame_ptr ping_frame = own_frame({}, opcode::ping);
+        self->push(ping_frame);
+        self->last_ping_frame_ = now;
+      }
       self->flush();
       self->schedule_heartbeat();
     });
@@ -227,16 +237,17 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   }
 
   void consume(std::span<char> bytes) {
-    in_.feed(bytes, [this](const event& e) { on_event(e); });
+    in_.feed(bytes, [this](const ws::event& e) { on_event(e); });
   }
 
-  void on_event(const event& e) {
+  void on_event(const ws::event& e) {
+    using event = ws::event;
     switch (e.type) {
       case event::kind::text:
-        if (state_ == state::open) handle(e.payload);
+        if (state_ == state::open) face_->on_text(e.payload, *this);
         break;
       case event::kind::binary:
-        push(own_frame(protocol::error("invalid_frame", "binary frames are not accepted")));
+        if (state_ == state::open) face_->on_binary(*this);
         break;
       case event::kind::ping:
         push(own_frame(std::string(e.payload), opcode::pong));
@@ -260,64 +271,45 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     flush();
   }
 
-  void handle(std::string_view text) {
-    auto op = protocol::parse_client_op(text, max_client_depth);
-    if (auto* e = std::get_if<protocol::op_error>(&op)) {
-      std::optional<std::string_view> ch;
-      if (e->channel) ch = *e->channel;
-      return push(own_frame(protocol::error(e->code, e->message, ch)));
-    }
-    if (std::holds_alternative<protocol::ping_op>(op)) {
-      static const hub::frame_ptr pong = own_frame(std::string(protocol::pong()));
-      return push(pong);
-    }
-    if (auto* u = std::get_if<protocol::unsubscribe_op>(&op)) return unsubscribe(u->channel);
-    subscribe(std::get<protocol::subscribe_op>(std::move(op)));
+  // ---- what the face may ask (host) ------------------------------------------
+
+  const context& ctx() const override { return s_; }
+  const auth::reader& reader() const override { return reader_; }
+  void send(hub::frame_ptr f) override { push(std::move(f)); }
+  void send(std::string text) override { push(own_frame(std::move(text))); }
+  void close(std::uint16_t code, std::string_view reason) override { start_close(code, reason); }
+
+  subscription* find(std::string_view key) override {
+    auto it = by_key_.find(std::string(key));
+    return it == by_key_.end() ? nullptr : &subs_.at(it->second);
   }
 
-  void subscribe(protocol::subscribe_op op) {
-    if (op.signed_name) {
-      // The signature is the permission, as for Turbo's streams.
-      auto name = s_.auth.verified_stream(op.channel);
-      if (!name) {
-        return push(own_frame(protocol::error("forbidden", "signed_stream_name does not verify")));
-      }
-      if (!text::valid_channel(*name)) {
-        return push(
-            own_frame(protocol::error("invalid_channel",
-                                      "the signed stream name is not a channel name (1-1024 of "
-                                      "A-Z a-z 0-9 _ - . : @ = /)")));
-      }
-      op.channel = std::move(*name);
-    } else if (!reader_.may_read(op.channel)) {
-      return push(own_frame(protocol::error("forbidden", "this token may not subscribe here",
-                                            std::string_view(op.channel))));
-    }
-    // A repeated subscribe replaces the previous one (e.g. to resume again).
-    unsubscribe(op.channel);
-    if (subs_.size() >= static_cast<std::size_t>(s_.cfg.max_subscriptions)) {
-      return push(own_frame(protocol::error(
-          "too_many_subscriptions",
-          fmt::format("at most {} subscriptions per connection", s_.cfg.max_subscriptions),
-          std::string_view(op.channel))));
-    }
+  bool subscribe(subscribe_request r) override {
+    if (subs_.size() >= static_cast<std::size_t>(s_.cfg.max_subscriptions)) return false;
     const std::uint64_t id = next_subscription_id.fetch_add(1, std::memory_order_relaxed);
-    subs_.emplace(id, subscription{op.channel, op.since.value_or(0)});
-    by_channel_.emplace(op.channel, id);
+    r.sub.last_seq = r.since.value_or(0);
+    by_key_.emplace(r.sub.key, id);
+    std::string channel = r.sub.channel;
+    subs_.emplace(id, std::move(r.sub));
     s_.state.subscriptions.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t grant = credit_.open(id, op.since.has_value());
-    s_.hub.subscribe(id, weak_from_this(), std::move(op.channel), op.since, std::move(op.epoch),
-                     grant);
+    const std::size_t grant = credit_.open(id, r.since.has_value());
+    s_.hub.subscribe(id, weak_from_this(), std::move(channel), r.since, std::move(r.epoch), grant);
+    return true;
   }
 
-  void unsubscribe(const std::string& channel) {
-    auto it = by_channel_.find(channel);
-    if (it == by_channel_.end()) return;
-    auto sub = subs_.find(it->second);
-    credit_.close(it->second);
-    s_.hub.unsubscribe(it->second, channel);
+  void unsubscribe(std::string_view key) override {
+    auto it = by_key_.find(std::string(key));
+    if (it == by_key_.end()) return;
+    drop(it->second);
+  }
+
+  void drop(std::uint64_t id) {
+    auto sub = subs_.find(id);
+    if (sub == subs_.end()) return;
+    credit_.close(id);
+    s_.hub.unsubscribe(id, sub->second.channel);
+    by_key_.erase(sub->second.key);
     subs_.erase(sub);
-    by_channel_.erase(it);
     s_.state.subscriptions.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -334,8 +326,12 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
         if (f->seq <= sub.last_seq) continue;
         sub.last_seq = f->seq;
       }
-      push(f);
+      if (!face_->deliver(sub, f, *this)) {
+        drop(id);
+        return flush();
+      }
     }
+    if (p == hub::pacing::caught_up) face_->caught_up(sub, *this);
     credit_.on_delivery(id, p);
     flush();
   }
@@ -353,7 +349,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   // slow consumer: it is closed (and resumes later) rather than buffered for.
   void push(hub::frame_ptr f) {
     if (state_ != state::open) return;
-    const std::size_t bytes = f->ws_head.size + f->text.size();
+    const std::size_t bytes = f->wire_size();
     const bool fits = queue_.push(std::move(f), bytes);
     account(static_cast<std::int64_t>(bytes));
     if (!fits) close_slow_consumer();
@@ -377,7 +373,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
       std::size_t n = 0, total = 0, skip = front_sent_;
       for (std::size_t i = 0; i < queue_.size() && i < max_gather; ++i) {
         const auto& f = *queue_.at(i);
-        for (std::string_view part : {f.ws_head.view(), std::string_view(f.text)}) {
+        for (std::string_view part : {f.head.view(), std::string_view(f.text)}) {
           if (skip >= part.size()) {
             skip -= part.size();
             continue;
@@ -406,7 +402,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
     sent += front_sent_;
     while (!queue_.empty()) {
       const auto& f = *queue_.front();
-      const std::size_t size = f.ws_head.size + f.text.size();
+      const std::size_t size = f.wire_size();
       if (sent < size) break;
       sent -= size;
       queue_.pop();
@@ -439,9 +435,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   tcp::socket socket_;
   const std::size_t home_ = io_threads::current();  // constructed on its own thread
-  const http::services& s_;
+  const context& s_;
   auth::reader reader_;
-  reader in_;
+  std::unique_ptr<face> face_;
+  ws::reader in_;
   net::steady_timer heartbeat_;    // heartbeat, or the close timeout once closing
   net::steady_timer drain_timer_;  // reconnect sent; close after the client's window
   std::uint64_t registry_id_ = 0;
@@ -452,17 +449,20 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   bool peer_closed_ = false;    // the client's close frame has arrived
   clock::time_point last_heard_;
   clock::time_point blocked_since_;
+  clock::time_point last_ping_frame_;
   session::replay_credit credit_;  // replay grants of this connection's subscriptions
-  std::unordered_map<std::uint64_t, subscription> subs_;  // by subscription id
-  std::unordered_map<std::string, std::uint64_t> by_channel_;
+  std::unordered_map<std::uint64_t, subscription> subs_;   // by subscription id
+  std::unordered_map<std::string, std::uint64_t> by_key_;  // by the face's key
 };
 
 }  // namespace
 
+hub::frame_ptr own_text(std::string text) { return own_frame(std::move(text)); }
+
 void run_websocket_session(tcp::socket socket, std::string key, std::string early,
-                           auth::reader reader, const http::services& services) {
-  std::make_shared<websocket_session>(std::move(socket), std::move(reader), services)
+                           auth::reader reader, std::unique_ptr<face> face, const context& ctx) {
+  std::make_shared<websocket_session>(std::move(socket), std::move(reader), std::move(face), ctx)
       ->run(std::move(key), std::move(early));
 }
 
-}  // namespace seqcast::ws
+}  // namespace seqcast::session
