@@ -166,6 +166,17 @@ export declare class Seqcast {
     handler: MessageHandler<T>,
   ): Subscription<T>;
   subscribe<T = unknown>(channel: string, handler: MessageHandler<T>): Subscription<T>;
+  /**
+   * Subscribes to the channel a Rails-signed stream name names (turbo-rails'
+   * signed_stream_name); the server verifies it ("error" event "forbidden" if not).
+   * @throws TypeError when it is not of the signed form.
+   */
+  subscribeSigned<T = unknown>(
+    signedName: string,
+    options: SubscribeOptions | undefined,
+    handler: MessageHandler<T>,
+  ): Subscription<T>;
+  subscribeSigned<T = unknown>(signedName: string, handler: MessageHandler<T>): Subscription<T>;
   on<E extends keyof SeqcastEvents>(event: E, listener: SeqcastEvents[E]): this;
   off<E extends keyof SeqcastEvents>(event: E, listener: SeqcastEvents[E]): this;
   /** Closes for good: state "closed", no reconnect, no timers left. */
@@ -193,3 +204,74 @@ export declare function backoffDelay(
   max: number,
   random?: () => number,
 ): number;
+
+/** The stream name inside a Rails-signed name (not verified), or null. */
+export declare function channelOfSignedName(signedName: string): string | null;
+
+// --- @rails/actioncable's consumer API, with resume -------------------------------------
+
+/** An Action Cable identifier: Turbo's, or $pubsub with a signed or plain stream name. */
+export type CableIdentifier =
+  | { channel: "Turbo::StreamsChannel"; signed_stream_name: string; [param: string]: unknown }
+  | { channel: "$pubsub"; signed_stream_name: string }
+  | { channel: "$pubsub"; stream_name: string }
+  | { channel: string; [param: string]: unknown };
+
+/** The callbacks of @rails/actioncable's subscriptions.create (all optional). */
+export interface CableMixin<T = unknown> {
+  initialized?(this: CableSubscription<T>): void;
+  /** After each (re)subscribe; `reconnected` after the first. */
+  connected?(this: CableSubscription<T>, details: { reconnected: boolean }): void;
+  disconnected?(this: CableSubscription<T>, details: { willAttemptReconnect: boolean }): void;
+  /** Every message once, in order, resumed across reconnects (and reloads with `storage`). */
+  received?(this: CableSubscription<T>, data: T): void;
+  /** A bad signature, a stream the token may not read, or an unknown channel. */
+  rejected?(this: CableSubscription<T>): void;
+  [member: string]: unknown;
+}
+
+export interface CableSubscription<T = unknown> {
+  readonly consumer: CableConsumer;
+  /** JSON of the identifier, as @rails/actioncable has it. */
+  readonly identifier: string;
+  unsubscribe(): void;
+  /** Receive-only: always false. */
+  perform(action: string, data?: object): false;
+  send(data: object): false;
+}
+
+export interface CableSubscriptions {
+  create<T = unknown>(
+    identifier: CableIdentifier | string,
+    mixin?: CableMixin<T>,
+  ): CableSubscription<T> & CableMixin<T>;
+  findAll(identifier: string): CableSubscription[];
+  remove(subscription: CableSubscription): void;
+  readonly subscriptions: CableSubscription[];
+}
+
+export interface CableConsumer {
+  readonly subscriptions: CableSubscriptions;
+  /** The Seqcast connection underneath. */
+  readonly client: Seqcast;
+  disconnect(): void;
+  send(data: object): false;
+}
+
+/**
+ * @rails/actioncable's createConsumer over seqcast's protocol, with resume.
+ * @param url the ws(s)://…/v1/ws URL (default: /v1/ws on this page's host).
+ */
+export declare function createConsumer(url?: string | (() => MaybePromise<string>), options?: SeqcastOptions): CableConsumer;
+
+/** What defineTurboStreamSource needs of @hotwired/turbo. */
+export interface TurboStreamSourceApi {
+  connectStreamSource(source: EventTarget): void;
+  disconnectStreamSource(source: EventTarget): void;
+}
+
+/**
+ * Defines <turbo-cable-stream-source> over `consumer`, in place of @hotwired/turbo-rails'.
+ * @returns false when the element is already defined.
+ */
+export declare function defineTurboStreamSource(consumer: CableConsumer, turbo: TurboStreamSourceApi): boolean;

@@ -78,13 +78,30 @@ function isSeq(value) {
 
 // `position` null means live only; otherwise resume after position.seq. The epoch goes
 // out only when known, so the server can answer a destroyed history with a `reset`.
-function encodeSubscribe(channel, position) {
-  const frame = { op: "subscribe", channel };
+function encodeSubscribe(channel, position, signedName) {
+  const frame = signedName ? { op: "subscribe", signed_stream_name: signedName } : { op: "subscribe", channel };
   if (position) {
     frame.since = position.seq;
     if (position.epoch !== null) frame.epoch = position.epoch;
   }
   return JSON.stringify(frame);
+}
+
+// The stream name inside a Rails-signed name (base64 of its JSON, then "--" and the
+// signature). Read without the key: the server verifies it; this only names the channel
+// its frames will carry. null when it is not of that form.
+export function channelOfSignedName(signedName) {
+  if (typeof signedName !== "string") return null;
+  const at = signedName.lastIndexOf("--");
+  if (at <= 0) return null;
+  try {
+    const binary = atob(signedName.slice(0, at));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    const name = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return typeof name === "string" && isValidChannel(name) ? name : null;
+  } catch {
+    return null;
+  }
 }
 
 function encodeUnsubscribe(channel) {
@@ -284,12 +301,13 @@ class PositionStore {
  * expected, seq} when a message skips seqs (delivered anyway; the server never should).
  */
 export class Subscription extends Emitter {
-  constructor(client, channel, position, handler, store) {
+  constructor(client, channel, position, handler, store, signedName = null) {
     super(listenerThrowHandler((info) => client._reportError(info), channel));
     this._client = client;
     this._channel = channel;
     this._handler = handler;
     this._store = store;
+    this._signedName = signedName;
     this._state = "subscribing";
     // `_known` is false only for a live-only subscription before its first `subscribed`.
     this._known = position !== null;
@@ -318,7 +336,7 @@ export class Subscription extends Emitter {
   }
 
   _subscribeFrame() {
-    return encodeSubscribe(this._channel, this._known ? this.position : null);
+    return encodeSubscribe(this._channel, this._known ? this.position : null, this._signedName);
   }
 
   _onDisconnect() {
@@ -471,6 +489,7 @@ export class Seqcast extends Emitter {
     );
     this._store = new PositionStore(options.storage, (info) => this._reportError(info));
     this._subs = new Map();
+    this._pendingSigned = []; // signed subscribes not yet answered, oldest first
     this._state = "connecting";
     this._transport = null;
     this._transportId = 0; // id of the current attempt; any other id is stale
@@ -498,6 +517,22 @@ export class Seqcast extends Emitter {
    * one subscription on the wire; unsubscribe first to subscribe again).
    */
   subscribe(channel, options, handler) {
+    return this._add(channel, null, options, handler);
+  }
+
+  /**
+   * Subscribes to the channel named by a Rails-signed stream name (what turbo-rails'
+   * `signed_stream_name` renders): subscribeSigned(signedName, [options], handler). The
+   * server verifies it with its streams_secret; a name that does not verify gets the
+   * subscription's "error" event (code "forbidden"). Otherwise as subscribe().
+   */
+  subscribeSigned(signedName, options, handler) {
+    const channel = channelOfSignedName(signedName);
+    if (channel === null) throw new TypeError("not a signed stream name");
+    return this._add(channel, signedName, options, handler);
+  }
+
+  _add(channel, signedName, options, handler) {
     if (typeof options === "function") [options, handler] = [{}, options];
     options = options ?? {};
     if (this._state === "closed") throw new Error("Seqcast is closed");
@@ -512,10 +547,18 @@ export class Seqcast extends Emitter {
       initialPosition(options, this._store, channel),
       handler,
       this._store,
+      signedName,
     );
     this._subs.set(channel, sub);
-    if (this._state === "open") this._send(sub._subscribeFrame());
+    if (this._state === "open") this._sendSubscribe(sub);
     return sub;
+  }
+
+  // A signed subscribe's error names no channel (the server could not verify one):
+  // errors come back in the order the subscribes went out, so the oldest pending is it.
+  _sendSubscribe(sub) {
+    if (sub._signedName) this._pendingSigned.push(sub);
+    this._send(sub._subscribeFrame());
   }
 
   /** Closes the connection for good: no reconnect, no timers, no listeners left behind. */
@@ -661,7 +704,10 @@ export class Seqcast extends Emitter {
       case "welcome":
         return this._onWelcome(frame);
       case "subscribed":
-        return this._route(frame, (sub) => sub._onSubscribed(frame));
+        return this._route(frame, (sub) => {
+          this._pendingSigned = this._pendingSigned.filter((p) => p !== sub);
+          sub._onSubscribed(frame);
+        });
       case "message":
         return this._route(frame, (sub) => sub._onMessage(frame));
       case "reset":
@@ -683,7 +729,8 @@ export class Seqcast extends Emitter {
     this._watchdogMs = Number.isFinite(heartbeat) && heartbeat > 0 ? 2 * heartbeat * 1000 : 0;
     this._armWatchdog();
     this._attempt = 0;
-    for (const sub of this._subs.values()) this._send(sub._subscribeFrame());
+    this._pendingSigned = [];
+    for (const sub of this._subs.values()) this._sendSubscribe(sub);
     this._setState("open");
   }
 
@@ -694,7 +741,11 @@ export class Seqcast extends Emitter {
   }
 
   _onServerError(frame) {
-    const sub = typeof frame.channel === "string" ? this._subs.get(frame.channel) : undefined;
+    let sub = typeof frame.channel === "string" ? this._subs.get(frame.channel) : undefined;
+    if (!sub && frame.channel === undefined && this._pendingSigned.length > 0) {
+      sub = this._pendingSigned.shift();
+      if (this._subs.get(sub.channel) !== sub) sub = undefined;
+    }
     if (sub) return sub._onError(frame);
     const { type, ...info } = frame;
     this._reportError({
@@ -765,4 +816,271 @@ export class Seqcast extends Emitter {
     this._clearReconnectTimer();
     this._connect();
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// createConsumer: @rails/actioncable's consumer API over a Seqcast connection, so a Rails
+// front end keeps its code and gains resume (with `storage`, across page reloads too).
+// Receive-only, like seqcast: perform() and send() do nothing and say so.
+// ---------------------------------------------------------------------------------------
+
+// The stream an Action Cable identifier names: a signed one (Turbo::StreamsChannel or
+// $pubsub) or $pubsub's plain stream_name (allowed by the token); null for other channels.
+function streamOf(params) {
+  if (params === null || typeof params !== "object") return null;
+  const { channel, signed_stream_name: signed, stream_name: name } = params;
+  if (channel !== "Turbo::StreamsChannel" && channel !== "$pubsub") return null;
+  if (typeof signed === "string") {
+    const resolved = channelOfSignedName(signed);
+    return resolved === null ? null : { channel: resolved, signed, proof: `signed:${signed}` };
+  }
+  if (channel === "$pubsub" && isValidChannel(name)) return { channel: name, signed: null, proof: "name" };
+  return null;
+}
+
+function defaultConsumerUrl() {
+  if (typeof location === "undefined") throw new TypeError("createConsumer needs a url here");
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/ws`;
+}
+
+class CableSubscription {
+  constructor(consumer, params, mixin) {
+    Object.assign(this, mixin);
+    this.consumer = consumer;
+    this.identifier = JSON.stringify(params);
+    this._params = params;
+    this._connected = false;
+  }
+
+  /** Receive-only: there is no channel code on the server to perform actions. */
+  perform() {
+    return false;
+  }
+
+  send() {
+    return false;
+  }
+
+  unsubscribe() {
+    this.consumer.subscriptions.remove(this);
+  }
+
+  _call(name, ...args) {
+    const fn = this[name];
+    if (typeof fn !== "function") return;
+    try {
+      fn.apply(this, args);
+    } catch (err) {
+      this.consumer._client._reportError(thrownError("handler_error", err));
+    }
+  }
+}
+
+// One Seqcast subscription per channel, shared by every identifier naming it with the
+// same proof (the same signed name, or the same plain $pubsub stream_name). The server
+// verifies a proof once, when the stream opens; an identifier that names an open stream
+// with another proof waits for that verdict and is then rejected if the stream was
+// confirmed (two signatures of one name cannot both verify under the server's key), or
+// opens its own stream if the stream was refused. So an identifier is never joined to a
+// stream its own proof did not open.
+class CableSubscriptions {
+  constructor(consumer) {
+    this.consumer = consumer;
+    this.subscriptions = [];
+    this._streams = new Map(); // channel → {channel, proof, sub, subscribed, members, contenders}
+  }
+
+  create(channelName, mixin = {}) {
+    const params = typeof channelName === "object" ? channelName : { channel: channelName };
+    const cs = new CableSubscription(this.consumer, params, mixin);
+    this.subscriptions.push(cs);
+    cs._call("initialized");
+    this._attach(cs, streamOf(params));
+    return cs;
+  }
+
+  findAll(identifier) {
+    return this.subscriptions.filter((s) => s.identifier === identifier);
+  }
+
+  remove(cs) {
+    this.subscriptions = this.subscriptions.filter((s) => s !== cs);
+    const stream = cs._stream;
+    if (!stream) return;
+    cs._stream = null;
+    stream.contenders.delete(cs);
+    stream.members.delete(cs);
+    if (stream.members.size === 0 && stream.contenders.size === 0) {
+      stream.sub.unsubscribe();
+      this._streams.delete(stream.channel);
+    }
+  }
+
+  _attach(cs, target) {
+    if (target === null || this.consumer._client.state === "closed") {
+      queueMicrotask(() => this._reject(cs));
+      return;
+    }
+    let stream = this._streams.get(target.channel);
+    if (!stream) {
+      stream = this._open(target);
+      this._streams.set(target.channel, stream);
+    }
+    cs._stream = stream;
+    if (stream.proof !== target.proof) {
+      cs._target = target;
+      if (stream.subscribed) {
+        queueMicrotask(() => this._refuse(cs));
+      } else {
+        stream.contenders.add(cs);
+      }
+      return;
+    }
+    stream.members.add(cs);
+    if (stream.subscribed) queueMicrotask(() => this._connect(cs));
+  }
+
+  _open(target) {
+    const client = this.consumer._client;
+    const stream = {
+      channel: target.channel,
+      proof: target.proof,
+      sub: null,
+      subscribed: false,
+      members: new Set(),
+      contenders: new Set(),
+    };
+    const handler = (message) => {
+      for (const cs of [...stream.members]) cs._call("received", message.data);
+    };
+    stream.sub = target.signed
+      ? client.subscribeSigned(target.signed, handler)
+      : client.subscribe(target.channel, handler);
+    stream.sub.on("subscribed", () => {
+      stream.subscribed = true;
+      for (const cs of [...stream.contenders]) this._refuse(cs);
+      for (const cs of [...stream.members]) this._connect(cs);
+    });
+    stream.sub.on("error", () => {
+      stream.sub.unsubscribe();
+      this._streams.delete(stream.channel);
+      for (const cs of [...stream.members]) {
+        cs._stream = null;
+        this._reject(cs);
+      }
+      // The refused proof was not theirs: each contender gets a verdict of its own.
+      for (const cs of [...stream.contenders]) {
+        stream.contenders.delete(cs);
+        this._attach(cs, cs._target);
+      }
+    });
+    return stream;
+  }
+
+  // A contender whose stream was confirmed under another proof.
+  _refuse(cs) {
+    const stream = cs._stream;
+    if (!stream) return;
+    stream.contenders.delete(cs);
+    cs._stream = null;
+    this._reject(cs);
+  }
+
+  _connect(cs) {
+    if (cs._connected || !cs._stream) return;
+    const reconnected = cs._wasConnected === true;
+    cs._connected = cs._wasConnected = true;
+    cs._call("connected", { reconnected });
+  }
+
+  _reject(cs) {
+    this.subscriptions = this.subscriptions.filter((s) => s !== cs);
+    cs._call("rejected");
+  }
+
+  _onState(state) {
+    if (state !== "reconnecting" && state !== "closed") return;
+    for (const stream of this._streams.values()) stream.subscribed = false;
+    for (const cs of this.subscriptions) {
+      if (!cs._connected) continue;
+      cs._connected = false;
+      cs._call("disconnected", { willAttemptReconnect: state === "reconnecting" });
+    }
+  }
+}
+
+class CableConsumer {
+  constructor(url, options) {
+    this._client = new Seqcast(url ?? defaultConsumerUrl(), options);
+    this.subscriptions = new CableSubscriptions(this);
+    this._client.on("state", (state) => this.subscriptions._onState(state));
+  }
+
+  /** The underlying Seqcast connection (positions, state, errors). */
+  get client() {
+    return this._client;
+  }
+
+  /** Closes for good (every subscription is told `disconnected`). */
+  disconnect() {
+    this._client.close();
+  }
+
+  send() {
+    return false;
+  }
+}
+
+/**
+ * @rails/actioncable's createConsumer over seqcast's own protocol, with resume:
+ * `url` is the ws(s)://…/v1/ws URL (default: /v1/ws of this page's host); options are
+ * Seqcast's ({token, storage, WebSocket, …}).
+ */
+export function createConsumer(url, options = {}) {
+  return new CableConsumer(url, options);
+}
+
+// turbo-rails renders <turbo-cable-stream-source channel="Turbo::StreamsChannel"
+// signed-stream-name="…" data-…>; its data-* attributes join the identifier, snake_cased.
+function turboParams(element) {
+  const params = {
+    channel: element.getAttribute("channel"),
+    signed_stream_name: element.getAttribute("signed-stream-name"),
+  };
+  for (const [key, value] of Object.entries(element.dataset ?? {})) {
+    params[key.replace(/([A-Z])/g, "_$1").toLowerCase()] = value;
+  }
+  return params;
+}
+
+/**
+ * Defines <turbo-cable-stream-source> over `consumer` (createConsumer's), for pages that
+ * import @hotwired/turbo: pass that module (or window.Turbo) as `turbo`. Call it before
+ * the page's stream elements connect — i.e. instead of importing @hotwired/turbo-rails,
+ * whose element would bind to its own consumer first. Returns false when the element is
+ * already defined (by turbo-rails, or an earlier call).
+ */
+export function defineTurboStreamSource(consumer, turbo) {
+  if (typeof turbo?.connectStreamSource !== "function") {
+    throw new TypeError("pass @hotwired/turbo (connectStreamSource, disconnectStreamSource)");
+  }
+  if (customElements.get("turbo-cable-stream-source")) return false;
+  class TurboCableStreamSource extends HTMLElement {
+    connectedCallback() {
+      turbo.connectStreamSource(this);
+      this.subscription = consumer.subscriptions.create(turboParams(this), {
+        received: (data) => this.dispatchEvent(new MessageEvent("message", { data })),
+        connected: () => this.setAttribute("connected", ""),
+        disconnected: () => this.removeAttribute("connected"),
+      });
+    }
+
+    disconnectedCallback() {
+      turbo.disconnectStreamSource(this);
+      this.subscription?.unsubscribe();
+      this.subscription = null;
+    }
+  }
+  customElements.define("turbo-cable-stream-source", TurboCableStreamSource);
+  return true;
 }

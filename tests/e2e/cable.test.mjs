@@ -350,3 +350,63 @@ describe("real clients from npm, in Node", () => {
     assert.deepEqual(received.slice(120), range(1, 3).map(html));
   });
 });
+
+describe("the bundled client's createConsumer (our protocol underneath, with resume)", () => {
+  test("Turbo identifiers: every message once, in order, across a SIGKILL and a page reload; rejects", async (t) => {
+    const { createConsumer } = await import("../../client-js/src/seqcast.js");
+    const db = await freshDatabase();
+    const a = await startNode({ databaseUrl: db, env: ENV, name: "consumer-a" });
+    const b = await startNode({ databaseUrl: db, env: ENV, name: "consumer-b" });
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    const proxy = await startFaultProxy({ upstreamPort: a.port });
+    t.after(() => proxy.close());
+    const saved = new Map(); // what localStorage keeps across a reload
+    const storage = {
+      getItem: (k) => (saved.has(k) ? saved.get(k) : null),
+      setItem: (k, v) => saved.set(k, String(v)),
+      removeItem: (k) => saved.delete(k),
+    };
+    const channel = newChannel("consumer");
+    // This node has a jwt_secret, so /v1/ws wants a token at the upgrade (the contract's
+    // 401); it need not cover the signed streams.
+    const options = { WebSocket, storage, token: token([]), minReconnectDelay: 50, maxReconnectDelay: 500 };
+    const identifier = { channel: "Turbo::StreamsChannel", signed_stream_name: signStreamName(channel, STREAMS_SECRET) };
+    const received = [];
+    let connected = 0;
+    let rejected = 0;
+    const forged = { channel: "Turbo::StreamsChannel", signed_stream_name: signStreamName(channel, "other-key") };
+    const refused = (what) => ({ rejected: () => rejected++, received: () => assert.fail(`${what} got data`) });
+    const page = () => {
+      const consumer = createConsumer(proxy.wsUrl, options);
+      // A forged name of the same stream, before and after the real one: never joined to it.
+      consumer.subscriptions.create(forged, refused("forged, first"));
+      consumer.subscriptions.create(identifier, { connected: () => connected++, received: (d) => received.push(d) });
+      // A second identifier of the same stream (data-* params): its own callbacks, one wire subscription.
+      const twin = [];
+      consumer.subscriptions.create({ ...identifier, data_frame: "x" }, { received: (d) => twin.push(d) });
+      consumer.subscriptions.create(forged, refused("forged, second"));
+      consumer.subscriptions.create({ channel: "ChatChannel" }, refused("an unknown channel"));
+      return { consumer, twin };
+    };
+    let { consumer, twin } = page();
+    await waitFor(() => connected === 1 && rejected === 3, { what: "connected, three rejected" });
+    await publishAll(b, channel, 1, 30);
+    await waitFor(() => received.length >= 30, { what: "1..30" });
+
+    await a.kill();
+    proxy.setUpstream(b.port);
+    await publishAll(b, channel, 31, 60);
+    await waitFor(() => received.length >= 60, { what: "1..60 after the kill", timeoutMs: 30_000 });
+    assert.deepEqual(received, range(1, 60).map(html));
+    assert.deepEqual(twin, range(1, 60).map(html), "the twin identifier got the same, once");
+
+    // A page reload: the old page is gone, messages go on, the new page resumes from storage.
+    consumer.disconnect();
+    await publishAll(b, channel, 61, 75);
+    ({ consumer, twin } = page());
+    t.after(() => consumer.disconnect());
+    await publishAll(b, channel, 76, 80);
+    await waitFor(() => received.length >= 80, { what: "1..80 after the reload" });
+    assert.deepEqual(received, range(1, 80).map(html), "every message once, in order, across the reload");
+  });
+});

@@ -1,5 +1,8 @@
 // Type-level usage of the public API; checked by `tsc -p client-js/tsconfig.json --noEmit`.
 import {
+  channelOfSignedName,
+  createConsumer,
+  defineTurboStreamSource,
   Seqcast,
   Subscription,
   backoffDelay,
@@ -67,3 +70,28 @@ sc.close();
 sc.subscribe("room:2", { since: "41" }, () => {});
 // @ts-expect-error: not an event of a subscription
 sub.on("state", () => {});
+
+// createConsumer: @rails/actioncable's shape.
+const consumer = createConsumer("wss://example.com/v1/ws", { storage: localStorage });
+const room = consumer.subscriptions.create<string>(
+  { channel: "Turbo::StreamsChannel", signed_stream_name: "InJvb206MSI=--00" },
+  {
+    connected({ reconnected }) {
+      console.log(reconnected, this.identifier);
+    },
+    disconnected({ willAttemptReconnect }) {
+      console.log(willAttemptReconnect);
+    },
+    received(html: string) {
+      console.log(html.length);
+    },
+    rejected() {},
+  },
+);
+const performed: false = room.perform("speak", {});
+room.unsubscribe();
+defineTurboStreamSource(consumer, { connectStreamSource() {}, disconnectStreamSource() {} });
+const signedSub = sc.subscribeSigned("InJvb206MSI=--00", (m) => console.log(m.seq));
+const named: string | null = channelOfSignedName("InJvb206MSI=--00");
+console.log(performed, named, signedSub.channel, consumer.client.state);
+consumer.disconnect();
