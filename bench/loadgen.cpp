@@ -2,7 +2,10 @@
 //
 //   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate)
 //   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
-//               (connection i subscribes to channel (--first-index + i) % --channels)
+//               (connection i subscribes to channel (--first-index + i) % --channels);
+//               --cable json|ext-json speaks Action Cable instead (--ws ws://…/cable):
+//               $pubsub stream_name identifiers; ext-json checks offsets like seqs; no
+//               latency there (cable frames carry no commit time)
 //   resume      C subscribers that resume after every loss and check 1..--expect exactly
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
@@ -336,13 +339,33 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
     co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_awaitable);
     beast::get_lowest_layer(ws).expires_never();
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    const std::string cable = a.get("cable", "");
+    if (!cable.empty()) {
+      const std::string protocol = "actioncable-v1-" + cable;
+      ws.set_option(websocket::stream_base::decorator([protocol](websocket::request_type& req) {
+        req.set(http::field::sec_websocket_protocol, protocol);
+      }));
+    }
     co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
     ++st.connected;
-    std::string sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix,
-                                  (first_index + index) % channels);
-    if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
-    sub += "}";
+    std::string sub;
+    if (cable.empty()) {
+      sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix,
+                        (first_index + index) % channels);
+      if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
+      sub += "}";
+    } else {
+      sub = fmt::format(
+          R"({{"command":"subscribe","identifier":"{{\"channel\":\"$pubsub\",\"stream_name\":\"{}{}\"}}"}})",
+          prefix, (first_index + index) % channels);
+    }
     co_await ws.async_write(asio::buffer(sub), use_awaitable);
+    // A cable message: {"identifier":…,"message":…} (+ "offset":N on ext-json).
+    const std::string_view seq_key = cable.empty() ? "\"seq\":" : "\"offset\":";
+    const std::string_view message_mark =
+        cable.empty() ? "\"type\":\"message\"" : "{\"identifier\":";
+    const std::string_view subscribed_mark =
+        cable.empty() ? "\"type\":\"subscribed\"" : "\"type\":\"confirm_subscription\"";
     beast::flat_buffer buf;
     long long last_seq = a.has("since") ? a.num("since", 0) : -1;
     long long got = 0;
@@ -354,11 +377,21 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
       co_await ws.async_read(buf, use_awaitable);
       auto data = buf.cdata();
       std::string_view f(static_cast<const char*>(data.data()), data.size());
-      auto seq_pos = f.find("\"seq\":");
-      if (seq_pos != std::string_view::npos && f.find("\"type\":\"message\"") < seq_pos) {
+      const bool is_message = cable.empty() ? f.find(message_mark) != std::string_view::npos
+                                            : f.rfind(message_mark, 0) == 0 &&
+                                                  f.find("\"message\":") != std::string_view::npos;
+      auto seq_pos = !is_message ? std::string_view::npos
+                     : cable.empty() ? f.find(seq_key)
+                                     : f.rfind(seq_key);  // ext-json: after the payload
+      if (is_message && (seq_pos != std::string_view::npos || cable == "json")) {
         long long seq = 0;
-        for (std::size_t i = seq_pos + 6; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i)
-          seq = seq * 10 + (f[i] - '0');
+        if (seq_pos != std::string_view::npos) {
+          for (std::size_t i = seq_pos + seq_key.size(); i < f.size() && f[i] >= '0' && f[i] <= '9';
+               ++i)
+            seq = seq * 10 + (f[i] - '0');
+        } else {
+          seq = last_seq < 0 ? 1 : last_seq + 1;  // json: no positions to check
+        }
         if (last_seq < 0) {
           last_seq = seq;  // first live message
         } else if (seq <= last_seq) {
@@ -376,7 +409,7 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
           st.any_msg = true;
         }
         st.last_msg = now;
-        if (st.record_latency) {
+        if (st.record_latency && cable.empty()) {
           auto ts_pos = f.find("\"ts\":\"", seq_pos);
           if (ts_pos != std::string_view::npos) {
             auto sent = st.ts.parse(f.substr(ts_pos + 6, 32));
@@ -387,7 +420,7 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
           counted_done = true;
           if (++st.done == st.connections) st.all_done_at = now;
         }
-      } else if (f.find("\"type\":\"subscribed\"") != std::string_view::npos) {
+      } else if (f.find(subscribed_mark) != std::string_view::npos) {
         if (++st.subscribed == st.connections) st.ready_at = steady::now();
       } else if (f.find("\"type\":\"reset\"") != std::string_view::npos) {
         ++st.resets;

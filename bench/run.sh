@@ -6,6 +6,9 @@
 #   RUNS=3 bench/run.sh     more runs per scenario
 #   QUICK=1 bench/run.sh    every scenario shrunk to seconds: a smoke test of the
 #                           suite, not figures (JSON in build-bench/results-quick.json)
+#   ONLY=REGEX bench/run.sh only the scenarios whose names match (grep -E), e.g.
+#                           ONLY='^fanout_1ch_1000sub_200mps' (JSON in
+#                           build-bench/results-only.json; the ceilings too if they match)
 #
 # It starts a private PostgreSQL (scripts/pg-temp), builds seqcast and the load
 # generator into build-bench/, starts one node on a free loopback port and
@@ -44,6 +47,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+only=${ONLY:-}
+wanted() { [[ -z $only ]] || grep -qE -- "$only" <<<"$1"; }  # wanted SCENARIO_NAME
 
 # ---- sizes ------------------------------------------------------------------
 # QUICK=1 runs every code path with small counts and short durations. The
@@ -58,6 +63,7 @@ else
   pg_seconds=5 raw_messages=200 publish_seconds=5 fan_seconds=10 replay_messages=50000
   mem_small=1000 mem_big=19000 big_subs=10000 storm_clients=10000 large_seconds=5
   results_json=${RESULTS:-$root/bench/results.json}
+  [[ -n ${ONLY:-} ]] && results_json=${RESULTS:-$root/build-bench/results-only.json}
   command_label="RUNS=$runs bench/run.sh"
 fi
 
@@ -217,6 +223,7 @@ pgbench_tps() {  # pgbench_tps SCRIPT CLIENTS
   "$pgbin/pgbench" -n -T "$pg_seconds" -c "$2" -j 2 -f "$1" "$pg_url" 2>/dev/null | awk '/^tps = / {print $3; exit}'
 }
 for r in $(seq 1 "$runs"); do
+  wanted pg_insert || break
   for c in 1 8; do
     t=$(pgbench_tps "$tmp/single.sql" "$c"); record "pg_insert_1row_c$c" "$r" "{\"tx_per_s\":$t}"
   done
@@ -230,6 +237,7 @@ psql_ -c "DROP TABLE bench_rows"
 # ---- (a) ceilings: raw loopback fan-out ------------------------------------------
 log "(a) raw loopback fan-out ceiling"
 for r in $(seq 1 "$runs"); do
+  wanted raw_fanout || break
   for k in 1 10; do
     j=$("$loadgen" raw-fanout --connections 1000 --messages "$raw_messages" --bytes 260 --coalesce "$k")
     record "raw_fanout_1000_coalesce$k" "$r" "$j"
@@ -238,6 +246,7 @@ done
 
 # ---- (d) memory per idle subscribed WebSocket (fresh node each run) --------------
 mem_run() {  # mem_run NAME RUN CONNECTIONS PROCESSES
+  wanted "$1" || return 0
   local name=$1 r=$2 conns=$3 procs=$4 rss0 rss1 j subscribed
   # 19 000 is also the default max_connections, which counts every open
   # connection: some headroom, so that no stray HTTP connection is refused.
@@ -270,6 +279,7 @@ log "seqcast serving on $base (pid $server_pid)"
 # ---- (b) publish -------------------------------------------------------------------
 log "(b) publish"
 pub_run() {  # pub_run NAME RUN ARGS...
+  wanted "$1" || return 0
   local name=$1 r=$2 c0 c1 j
   shift 2
   c0=$(cpu_ticks)
@@ -295,7 +305,7 @@ for r in $(seq 1 "$runs"); do
 done
 
 # ---- (c) fan-out ---------------------------------------------------------------------
-# fanout_run NAME RUN SUBSCRIBERS CHANNELS PROCESSES RATE PUBLISHERS BATCH PAYLOAD_BYTES
+# fanout_run NAME RUN SUBSCRIBERS CHANNELS PROCESSES RATE PUBLISHERS BATCH PAYLOAD_BYTES [SUBSCRIBE ARGS...]
 #
 # SUBSCRIBERS (over PROCESSES generators; subscriber i on channel i % CHANNELS,
 # so each channel has SUBSCRIBERS / CHANNELS) receive RATE msgs/s in all,
@@ -306,14 +316,16 @@ done
 # faster than that interval; offered_deliveries_per_s is what was actually
 # acknowledged, times the subscribers per channel.
 fanout_run() {
+  wanted "$1" || return 0
   local name=$1 r=$2 subs=$3 channels=$4 procs=$5 rate=$6 publishers=$7 batch=$8 bytes=$9
   local total=$(( rate * fan_seconds )) per_request=$(( batch > 0 ? batch : 1 ))
   local prefix="f$r-$name-" c0 c1 pj sj
+  shift 9
   if (( total % (publishers * per_request) || total % channels || subs % channels || subs % procs )); then
     log "$name: the sizes do not divide evenly"; exit 1
   fi
   subscribers fan "$subs" "$procs" --channels "$channels" --prefix "$prefix" \
-    --expect $(( total / channels )) --timeout $(( 60 + 10 * fan_seconds ))
+    --expect $(( total / channels )) --timeout $(( 60 + 10 * fan_seconds )) "$@"
   wait_subscribers_ready fan "$procs" 60
   sleep 0.5
   metrics "$tmp/metrics.0"
@@ -348,6 +360,12 @@ for r in $(seq 1 "$runs"); do
   # 1 x 1 000 at 200 msg/s (200 000 deliveries/s offered): one generator
   # process, as in the first baseline.
   fanout_run fanout_1ch_1000sub_200mps "$r" 1000 1 1 200 50 0 200
+  # The same over Action Cable (/cable, a $pubsub stream_name identifier): each
+  # message is encoded once per (channel, identifier), not once per connection.
+  fanout_run fanout_1ch_1000sub_200mps_cable_json "$r" 1000 1 1 200 50 0 200 \
+    --ws "${ws%/v1/ws}/cable" --cable json
+  fanout_run fanout_1ch_1000sub_200mps_cable_ext "$r" 1000 1 1 200 50 0 200 \
+    --ws "${ws%/v1/ws}/cable" --cable ext-json
   # 1 x 1 000 at 100 msg/s (100 000 deliveries/s offered): over generator
   # processes, since one alone tops out at about that rate (see the profile
   # in docs/performance.md) and would be measured instead of the node.
@@ -363,6 +381,7 @@ done
 
 # ---- (f) reconnect storm: clients resume 100 messages back, all at once --------------
 storm_run() {  # storm_run NAME RUN CLIENTS PROCESSES
+  wanted "$1" || return 0
   local name=$1 r=$2 clients=$3 procs=$4 head rss0 c0 c1 sampler sj
   local prefix="storm$r-"
   # A fresh node, so that its VmHWM covers only this publish and the storm.
@@ -416,9 +435,12 @@ start_server
 
 # ---- (e) replay of 50 000 messages to one client -------------------------------------
 log "(e) replay $replay_messages messages"
-"$loadgen" publish --url "$base" --publishers 1 --batch 500 --count $(( replay_messages / 500 )) \
-  --seconds 120 --channels 1 --prefix "replay-" --payload-bytes 200 >"$tmp/replay-fill.json" 2>>"$tmp/loadgen.log"
+if wanted replay_; then
+  "$loadgen" publish --url "$base" --publishers 1 --batch 500 --count $(( replay_messages / 500 )) \
+    --seconds 120 --channels 1 --prefix "replay-" --payload-bytes 200 >"$tmp/replay-fill.json" 2>>"$tmp/loadgen.log"
+fi
 replay_run() {
+  wanted "$1" || return 0
   local name=$1 r=$2 c0 c1 j
   c0=$(cpu_ticks)
   j=$("$loadgen" subscribe --ws "$ws" --connections 1 --channels 1 --prefix "replay-" --since 0 \
