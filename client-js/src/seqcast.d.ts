@@ -117,6 +117,11 @@ export interface SubscribeOptions {
 }
 
 /** Its return value is ignored; the position advances when it returns. */
+/**
+ * Called once per message, in order. Returning a promise (e.g. "rendered") holds the
+ * position saved to `storage` back until it settles, so that a page that unloads first
+ * gets the message again after the reload; delivery of later messages does not wait.
+ */
 export type MessageHandler<T = unknown> = (message: Message<T>) => unknown;
 
 export interface SubscriptionEvents {
@@ -223,8 +228,11 @@ export interface CableMixin<T = unknown> {
   /** After each (re)subscribe; `reconnected` after the first. */
   connected?(this: CableSubscription<T>, details: { reconnected: boolean }): void;
   disconnected?(this: CableSubscription<T>, details: { willAttemptReconnect: boolean }): void;
-  /** Every message once, in order, resumed across reconnects (and reloads with `storage`). */
-  received?(this: CableSubscription<T>, data: T): void;
+  /**
+   * Every message once, in order, resumed across reconnects (and reloads with `storage`).
+   * A returned promise holds the stored position back until it settles.
+   */
+  received?(this: CableSubscription<T>, data: T): unknown;
   /** A bad signature, a stream the token may not read, or an unknown channel. */
   rejected?(this: CableSubscription<T>): void;
   [member: string]: unknown;

@@ -72,6 +72,11 @@ function isValidChannel(channel) {
   return typeof channel === "string" && channelPattern.test(channel);
 }
 
+function isThenable(value) {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof value.then === "function";
+}
+
 function isSeq(value) {
   return Number.isSafeInteger(value) && value >= 0;
 }
@@ -308,6 +313,7 @@ export class Subscription extends Emitter {
     this._handler = handler;
     this._store = store;
     this._signedName = signedName;
+    this._saves = []; // positions waiting to be stored, oldest first (see _setPosition)
     this._state = "subscribing";
     // `_known` is false only for a live-only subscription before its first `subscribed`.
     this._known = position !== null;
@@ -398,14 +404,17 @@ export class Subscription extends Emitter {
 
   // The position advances only once the handler has returned, so a stored position never
   // claims a message the application did not get to see. A handler that throws still
-  // consumed its message (it is reported, not redelivered).
+  // consumed its message (it is reported, not redelivered). A handler that returns a
+  // promise (e.g. "rendered") holds the *stored* position back until it settles: a page
+  // that unloads first resumes at that message after the reload.
   _deliver(message) {
+    let result;
     try {
-      this._handler(message);
+      result = this._handler(message);
     } catch (err) {
       this._client._reportError(thrownError("handler_error", err, this._channel));
     }
-    this._setPosition(message.epoch, message.seq);
+    this._setPosition(message.epoch, message.seq, isThenable(result) ? result : null);
   }
 
   _onError(frame) {
@@ -413,11 +422,39 @@ export class Subscription extends Emitter {
     this._emit("error", info);
   }
 
-  _setPosition(epoch, seq) {
+  // In memory at once (dedupe, and where a reconnect of this page resumes); in storage
+  // in delivery order, each position once every promise handed back before it settled.
+  _setPosition(epoch, seq, pending = null) {
     this._known = true;
     this._epoch = epoch;
     this._seq = seq;
-    this._store.save(this._channel, { epoch, seq });
+    const queue = this._saves;
+    const last = queue[queue.length - 1];
+    if (!pending && last?.settled) {
+      last.position = { epoch, seq }; // consecutive settled positions: only the newest matters
+    } else {
+      const entry = { position: { epoch, seq }, settled: !pending };
+      queue.push(entry);
+      pending?.then(
+        () => this._settle(entry),
+        (err) => {
+          this._client._reportError(thrownError("handler_error", err, this._channel));
+          this._settle(entry);
+        },
+      );
+    }
+    this._flushSaves();
+  }
+
+  _settle(entry) {
+    entry.settled = true;
+    this._flushSaves();
+  }
+
+  _flushSaves() {
+    let position = null;
+    while (this._saves.length > 0 && this._saves[0].settled) position = this._saves.shift().position;
+    if (position) this._store.save(this._channel, position);
   }
 }
 
@@ -865,13 +902,15 @@ class CableSubscription {
     this.consumer.subscriptions.remove(this);
   }
 
+  // Returns what the callback returned (undefined when it threw).
   _call(name, ...args) {
     const fn = this[name];
-    if (typeof fn !== "function") return;
+    if (typeof fn !== "function") return undefined;
     try {
-      fn.apply(this, args);
+      return fn.apply(this, args);
     } catch (err) {
       this.consumer._client._reportError(thrownError("handler_error", err));
+      return undefined;
     }
   }
 }
@@ -950,8 +989,15 @@ class CableSubscriptions {
       members: new Set(),
       contenders: new Set(),
     };
+    // A `received` that returns a promise holds the stored position back until it
+    // settles (defineTurboStreamSource: until Turbo has rendered the message).
     const handler = (message) => {
-      for (const cs of [...stream.members]) cs._call("received", message.data);
+      const pending = [];
+      for (const cs of [...stream.members]) {
+        const result = cs._call("received", message.data);
+        if (isThenable(result)) pending.push(result);
+      }
+      return pending.length > 0 ? Promise.allSettled(pending) : undefined;
     };
     stream.sub = target.signed
       ? client.subscribeSigned(target.signed, handler)
@@ -1053,6 +1099,39 @@ function turboParams(element) {
   return params;
 }
 
+// Hands `html` to Turbo as its stream sources do (a "message" event on the element) and
+// returns a promise that settles once Turbo has rendered every <turbo-stream> in it, or
+// undefined when there is none. Turbo renders on the next repaint, not at once: the
+// position a reload resumes from must not pass a message the page never showed. Turbo
+// announces each element synchronously, as the message event is handled, with a
+// cancelable turbo:before-stream-render whose detail.render may be replaced; this
+// listener runs after the app's (added last) and wraps whatever render they left.
+function dispatchToTurbo(element, html) {
+  const rendered = [];
+  const capture = (event) => {
+    const render = event.detail?.render;
+    if (event.defaultPrevented || typeof render !== "function") return;
+    rendered.push(
+      new Promise((resolve) => {
+        event.detail.render = async (stream) => {
+          try {
+            return await render(stream);
+          } finally {
+            resolve();
+          }
+        };
+      }),
+    );
+  };
+  document.addEventListener("turbo:before-stream-render", capture);
+  try {
+    element.dispatchEvent(new MessageEvent("message", { data: html }));
+  } finally {
+    document.removeEventListener("turbo:before-stream-render", capture);
+  }
+  return rendered.length > 0 ? Promise.all(rendered) : undefined;
+}
+
 /**
  * Defines <turbo-cable-stream-source> over `consumer` (createConsumer's), for pages that
  * import @hotwired/turbo: pass that module (or window.Turbo) as `turbo`. Call it before
@@ -1069,7 +1148,7 @@ export function defineTurboStreamSource(consumer, turbo) {
     connectedCallback() {
       turbo.connectStreamSource(this);
       this.subscription = consumer.subscriptions.create(turboParams(this), {
-        received: (data) => this.dispatchEvent(new MessageEvent("message", { data })),
+        received: (data) => dispatchToTurbo(this, data),
         connected: () => this.setAttribute("connected", ""),
         disconnected: () => this.removeAttribute("connected"),
       });

@@ -140,3 +140,35 @@ test("a storage that throws is reported and delivery goes on", async () => {
   );
   sc.close();
 });
+
+test("a handler's promise holds the stored position back until it settles, in order", async () => {
+  const storage = new MemoryStorage();
+  const { sc, last, errors } = await startClient({ storage });
+  last().welcome();
+  const settle = new Map(); // seq → [resolve, reject]
+  const sub = sc.subscribe("room:1", (msg) => {
+    if (msg.seq === 12 || msg.seq === 14) {
+      return new Promise((resolve, reject) => settle.set(msg.seq, [resolve, reject]));
+    }
+    return undefined;
+  });
+  const stored = () => JSON.parse(storage.getItem("seqcast:pos:room:1")).seq;
+  last().receive({ type: "subscribed", channel: "room:1", epoch: "e1", head: 10 });
+  for (const seq of [11, 12, 13, 14, 15]) last().receive(message(seq));
+  assert.deepEqual(sub.position, { epoch: "e1", seq: 15 }, "in memory: every message handed over");
+  assert.equal(stored(), 11, "stored: not past the unsettled 12");
+  settle.get(14)[0]();
+  await Promise.resolve();
+  assert.equal(stored(), 11, "14 settled, but 12 still holds the position");
+  settle.get(12)[1](new Error("render failed"));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stored(), 15, "once 12 settled (even rejected) the newest position is stored");
+  assert.deepEqual(errors.map((e) => e.code), ["handler_error"]);
+  // A reconnect of the same page resumes from what it was handed, not from storage.
+  last().serverClose(1012);
+  clock.tick(60_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  last().welcome();
+  assert.deepEqual(last().ops("subscribe"), [{ op: "subscribe", channel: "room:1", since: 15, epoch: "e1" }]);
+  sc.close();
+});
