@@ -5,9 +5,8 @@
 
 namespace seqcast {
 
-blocking_pool::blocking_pool(const std::string& database_url, int threads) {
-  for (int i = 0; i < threads; ++i)
-    readers_.push_back(std::make_unique<storage::pg_reader>(database_url));
+blocking_pool::blocking_pool(const storage::database& db, int threads) {
+  for (int i = 0; i < threads; ++i) readers_.push_back(std::make_unique<storage::pg_reader>(db));
   for (int i = 0; i < threads; ++i)
     threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
 }

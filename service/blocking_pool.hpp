@@ -19,7 +19,7 @@ class blocking_pool {
  public:
   using job = std::function<void(storage::pg_reader&)>;
 
-  blocking_pool(const std::string& database_url, int threads);
+  blocking_pool(const storage::database& db, int threads);
   ~blocking_pool();  // runs what is queued, then joins
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;

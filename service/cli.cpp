@@ -78,8 +78,8 @@ int replay(const command_line& cl) {
   const bool follow = cl.args.contains("follow");
   const storage::seq_t from = int_option(cl, "from", 0);
   const storage::seq_t to = int_option(cl, "to", INT64_MAX);
-  storage::pg_reader db(cl.settings.database_url);
-  storage::pg_notification_source listen(cl.settings.database_url);
+  storage::pg_reader db(cl.settings.database());
+  storage::pg_notification_source listen(cl.settings.database());
   // LISTEN before reading the backlog, so no commit falls between the two.
   if (follow) must(listen.connect());
 
@@ -115,7 +115,7 @@ int replay(const command_line& cl) {
 }
 
 int channels(const config& cfg) {
-  storage::pg_reader db(cfg.database_url);
+  storage::pg_reader db(cfg.database());
   auto list = must(db.list_channels());
   std::size_t width = 7;
   for (const auto& s : list) width = std::max(width, s.info.name.size());

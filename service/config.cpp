@@ -81,6 +81,11 @@ const std::vector<setting>& settings() {
                      &config::actioncable_path),
       string_setting("database_url", "PostgreSQL URL (required), e.g. postgresql://user@host/db",
                      &config::database_url, true),
+      string_setting("database_schema",
+                     "PostgreSQL schema that holds seqcast's tables and its publish() function "
+                     "(1-63 of a-z 0-9 _), so that sharing the application's database touches "
+                     "none of its tables; created by migrate",
+                     &config::database_schema),
       string_setting("cache_dir", "directory of the RocksDB replay cache (safe to delete)",
                      &config::cache_dir),
       int_setting("cache_max_bytes",
@@ -264,6 +269,12 @@ void validate(const config& c, const std::string& command) {
   if (command != "drain" && c.database_url.empty()) {
     throw std::invalid_argument(
         "database_url is required: set --database-url or SEQCAST_DATABASE_URL");
+  }
+  if (!storage::valid_schema_name(c.database_schema)) {
+    throw std::invalid_argument(
+        fmt::format("database_schema: expected 1-63 of a-z 0-9 _, not starting with a digit, "
+                    "got '{}'",
+                    c.database_schema));
   }
   if (c.listen.rfind(':') == std::string::npos) {
     throw std::invalid_argument(fmt::format("listen: expected host:port, got '{}'", c.listen));

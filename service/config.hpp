@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "database.hpp"
+
 namespace seqcast {
 
 struct config {
@@ -14,6 +16,7 @@ struct config {
   std::string actioncable_path = "/cable";      // Action Cable's protocol (Rails front ends)
   std::string listen = "127.0.0.1:8080";        // host:port to serve HTTP and WebSocket on
   std::string database_url;                     // PostgreSQL URL; required by every subcommand
+  std::string database_schema = "seqcast";      // PostgreSQL schema of seqcast's tables
   std::string cache_dir = "./seqcast-cache";    // RocksDB replay cache directory (disposable)
   std::int64_t cache_max_bytes = 268435456;     // approximate cache size bound (256 MiB)
   std::int64_t cache_channel_messages = 10000;  // newest messages cached per channel
@@ -52,6 +55,9 @@ struct config {
   std::string log_level = "info";   // debug, info, warn or error
   std::string log_format = "text";  // text (key=value) or json
   bool migrate_on_start = true;     // serve applies migrations first (--no-migrate turns off)
+
+  // Where seqcast's tables are: database_url and database_schema.
+  storage::database database() const { return {database_url, database_schema}; }
 };
 
 // What the command line asked for.

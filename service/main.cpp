@@ -53,23 +53,29 @@ int serve(const config& cfg) {
   // A node started while its database restarts or fails over waits for it rather
   // than exiting (SIGTERM still stops it at once).
   util::backoff startup_retry(std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
-  for (std::string why; !storage::database_reachable(cfg.database_url, why);) {
+  const storage::database db = cfg.database();
+  for (std::string why; !storage::database_reachable(db, why);) {
     const auto delay = startup_retry.next();
     log::warn("serve", "database unreachable, waiting error=\"{}\" retry_in_ms={}", why,
               delay.count());
     std::this_thread::sleep_for(delay);
   }
   if (cfg.migrate_on_start) {
-    auto r = storage::migrate(cfg.database_url);
+    auto r = storage::migrate(db);
+    if (r.moved_from_public) {
+      log::info("migrate", "moved seqcast's tables from schema public into schema={}", db.schema);
+    }
     if (r.to_version != r.from_version) {
       log::info("migrate", "applied from={} to={}", r.from_version, r.to_version);
     }
   }
-  const auto schema = storage::read_schema_state(cfg.database_url);
+  const auto schema = storage::read_schema_state(db);
   state.schema_current = schema.version == schema.expected;
   if (!state.schema_current) {
     log::error("migrate", "schema version {} but this binary needs {}: run seqcast migrate",
                schema.version, schema.expected);
+  } else {
+    storage::apply_settings(db, cfg.max_payload_bytes);
   }
   warn_if_open(cfg);
   const auth::authenticator authenticator(cfg);
@@ -91,7 +97,7 @@ int serve(const config& cfg) {
   std::optional<net::strand<net::io_context::executor_type>> core(net::make_strand(*ioc));
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
 
-  blocking_pool pool(cfg.database_url, cfg.db_pool_size);
+  blocking_pool pool(db, cfg.db_pool_size);
   auto on_core = [&](std::function<void()> f) {
     if (posts_open) net::post(*core, std::move(f));
   };
@@ -110,8 +116,7 @@ int serve(const config& cfg) {
       },
       history, hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
   auto committer = std::make_unique<publish::group_committer>(
-      cfg.database_url,
-      [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
+      db, [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
       publish::committer_limits{},
       [&](std::size_t messages, std::chrono::microseconds) {
         state.batch_messages.observe(static_cast<double>(messages));
@@ -126,7 +131,8 @@ int serve(const config& cfg) {
   {
     http::server server(*io, services);
     server.start(cfg.listen);
-    ingest::notify_listener listener(*ioc, cfg.database_url, pool, hub, state);
+    ingest::notify_listener listener(*ioc, db, pool, hub, state,
+                                     [&committer] { committer->wake_outbox(); });
     listener.start();
     retention trimmer(*ioc, cfg, pool);
     trimmer.start();
@@ -191,7 +197,11 @@ int serve(const config& cfg) {
 }
 
 int migrate(const config& cfg) {
-  auto r = storage::migrate(cfg.database_url);
+  auto r = storage::migrate(cfg.database());
+  if (r.moved_from_public) {
+    fmt::print("moved seqcast's tables from schema public into schema {}\n", cfg.database_schema);
+  }
+  storage::apply_settings(cfg.database(), cfg.max_payload_bytes);
   if (r.from_version == r.to_version) {
     fmt::print("database is up to date (schema version {})\n", r.to_version);
   } else {

@@ -9,8 +9,12 @@
 
 namespace seqcast::storage {
 
-// The channel every node LISTENs on.
-inline constexpr std::string_view notify_channel = "seqcast";
+// Every node LISTENs on the channel named as its schema (database::schema), so that
+// deployments sharing one database in different schemas never hear each other.
+
+// The payload of the outbox's NOTIFY (migrations/002_outbox.sql): rows were committed
+// to it. Never a valid advance line.
+inline constexpr std::string_view outbox_notify_payload = "outbox";
 
 // PostgreSQL rejects NOTIFY payloads of 8000 bytes or more; we stay well below.
 inline constexpr std::size_t max_notify_bytes = 7900;

@@ -12,27 +12,6 @@ namespace seqcast::storage {
 
 namespace {
 
-std::string with_defaults(const std::string& url) {
-  // libpq reads these from the URL (postgres://…?k=v) or key=value conninfo.
-  const bool is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
-  std::string out = url;
-  auto add = [&](std::string_view key, std::string_view value) {
-    if (out.find(key) != std::string::npos) return;
-    if (is_uri) {
-      out += (out.find('?') == std::string::npos ? '?' : '&');
-      out += fmt::format("{}={}", key, value);
-    } else {
-      out += fmt::format(" {}={}", key, value);
-    }
-  };
-  add("connect_timeout", "5");
-  add("keepalives_idle", "10");
-  add("keepalives_interval", "3");
-  add("keepalives_count", "3");
-  add("application_name", "seqcast");
-  return out;
-}
-
 bool is_unavailable_state(const std::string& state) {
   // 08: connection exception; 57P01-03: shutdown, crash, cannot connect now;
   // 57014: statement timeout or cancel; 53: insufficient resources.
@@ -42,8 +21,8 @@ bool is_unavailable_state(const std::string& state) {
 
 }  // namespace
 
-std::unique_ptr<pqxx::connection> open_connection(const std::string& url) {
-  return std::make_unique<pqxx::connection>(with_defaults(url));
+std::unique_ptr<pqxx::connection> open_connection(const database& db) {
+  return std::make_unique<pqxx::connection>(connection_string(db));
 }
 
 namespace {

@@ -7,14 +7,15 @@
 
 #include <pqxx/pqxx>
 
+#include "database.hpp"
 #include "result.hpp"
 
 namespace seqcast::storage {
 
-// Opens a connection with a connect timeout and TCP keepalives added to the URL,
-// so that an unreachable server is noticed in seconds, not minutes.
-// Throws pqxx::broken_connection when the server cannot be reached.
-std::unique_ptr<pqxx::connection> open_connection(const std::string& url);
+// Opens a connection to `db` (connection_string: a connect timeout and TCP keepalives,
+// so that an unreachable server is noticed in seconds, not minutes; the schema as
+// search_path). Throws pqxx::broken_connection when the server cannot be reached.
+std::unique_ptr<pqxx::connection> open_connection(const database& db);
 
 // Maps the exception being handled (call from a catch block) to an error:
 // connection loss, shutdown and timeouts → unavailable, the rest → internal.

@@ -1,7 +1,6 @@
 // The LISTEN connection, driven by an event loop through fd() and drain().
 #include "pg_notification_source.hpp"
 
-#include "notify_codec.hpp"
 #include "pg_connection.hpp"
 
 namespace seqcast::storage {
@@ -10,8 +9,8 @@ namespace {
 
 class receiver final : public pqxx::notification_receiver {
  public:
-  receiver(pqxx::connection_base& c, std::vector<std::string>& sink)
-      : pqxx::notification_receiver(c, std::string(notify_channel)), sink_(sink) {}
+  receiver(pqxx::connection_base& c, const std::string& channel, std::vector<std::string>& sink)
+      : pqxx::notification_receiver(c, channel), sink_(sink) {}
   void operator()(const std::string& payload, int) override { sink_.push_back(payload); }
 
  private:
@@ -21,15 +20,14 @@ class receiver final : public pqxx::notification_receiver {
 }  // namespace
 
 struct pg_notification_source::impl {
-  std::string url;
+  database db;
   std::vector<std::string> received;
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<receiver> recv;  // declared after conn: destroyed first
 };
 
-pg_notification_source::pg_notification_source(std::string database_url)
-    : impl_(std::make_unique<impl>()) {
-  impl_->url = std::move(database_url);
+pg_notification_source::pg_notification_source(database db) : impl_(std::make_unique<impl>()) {
+  impl_->db = std::move(db);
 }
 
 pg_notification_source::~pg_notification_source() { disconnect(); }
@@ -37,14 +35,14 @@ pg_notification_source::~pg_notification_source() { disconnect(); }
 result<none> pg_notification_source::connect() {
   disconnect();
   try {
-    impl_->conn = open_connection(impl_->url);
+    impl_->conn = open_connection(impl_->db);
     // A LISTEN connection must never come back silently: after a loss, the
     // owner has to re-read heads, so it must see the failure.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     impl_->conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    impl_->recv = std::make_unique<receiver>(*impl_->conn, impl_->received);
+    impl_->recv = std::make_unique<receiver>(*impl_->conn, impl_->db.schema, impl_->received);
     // The receiver's LISTEN is sent lazily; a trivial query makes it happen now,
     // so that nothing committed after connect() returns can be missed.
     pqxx::nontransaction(*impl_->conn).exec("SELECT 1");

@@ -5,11 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "database.hpp"
 #include "result.hpp"
 
 namespace seqcast::storage {
 
-// Owns a dedicated PostgreSQL connection that LISTENs on notify_channel.
+// Owns a dedicated PostgreSQL connection that LISTENs on the schema's channel (its name).
 // Not thread-safe: one strand drives it (connect() may block for the connect timeout).
 //
 // Use: connect(); wait until fd() is readable; drain(); repeat. fd() may change
@@ -18,7 +19,7 @@ namespace seqcast::storage {
 // must re-read the heads of its channels after the next connect().
 class pg_notification_source {
  public:
-  explicit pg_notification_source(std::string database_url);
+  explicit pg_notification_source(database db);
   ~pg_notification_source();
   pg_notification_source(const pg_notification_source&) = delete;
   pg_notification_source& operator=(const pg_notification_source&) = delete;

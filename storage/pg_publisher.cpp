@@ -47,6 +47,14 @@ void prepare_statements(pqxx::connection& c) {
             "v.key FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) "
             "AS v(cid, seq, us, payload, key)");
   c.prepare("notify", "SELECT pg_notify($1, $2)");
+  c.prepare("outbox_peek", "SELECT id, channel FROM outbox ORDER BY ticket, id LIMIT $1");
+  c.prepare("outbox_lock",
+            "SELECT pg_try_advisory_xact_lock(hashtext('seqcast outbox mover ' || "
+            "current_schema()))");
+  c.prepare("outbox_take",
+            "SELECT id, channel, payload, idempotency_key FROM outbox "
+            "WHERE id = ANY($1::bigint[]) ORDER BY ticket, id FOR UPDATE");
+  c.prepare("outbox_delete", "DELETE FROM outbox WHERE id = ANY($1::bigint[])");
 }
 
 struct locked_channel {
@@ -72,17 +80,18 @@ struct batch_key {
 }  // namespace
 
 struct pg_publisher::impl {
-  std::string url;
+  database db;
   std::unique_ptr<pqxx::connection> conn;
   std::unordered_map<std::string, channel_id> ids;  // name → id of the current row
   bool committing = false;  // COMMIT sent: a failure now leaves the outcome in doubt
 
   void resolve_ids(const std::set<std::string>& names);
-  batch_outcome run(std::vector<publish_request>& batch, const advances_fn& before_commit);
+  batch_outcome run(std::vector<publish_request>& batch, const advances_fn& before_commit,
+                    bool move_outbox);
 };
 
-pg_publisher::pg_publisher(std::string database_url) : impl_(std::make_unique<impl>()) {
-  impl_->url = std::move(database_url);
+pg_publisher::pg_publisher(database db) : impl_(std::make_unique<impl>()) {
+  impl_->db = std::move(db);
 }
 
 pg_publisher::~pg_publisher() = default;
@@ -90,7 +99,7 @@ pg_publisher::~pg_publisher() = default;
 std::optional<error> pg_publisher::ensure_connected() {
   if (impl_->conn && impl_->conn->is_open()) return std::nullopt;
   try {
-    impl_->conn = open_connection(impl_->url);
+    impl_->conn = open_connection(impl_->db);
     pqxx::nontransaction(*impl_->conn).exec("SET statement_timeout = '10s'");
     prepare_statements(*impl_->conn);
     return std::nullopt;
@@ -124,14 +133,48 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
 }
 
 batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
-                                      const advances_fn& before_commit) {
+                                      const advances_fn& before_commit, bool move_outbox) {
   committing = false;
-  std::set<std::string> names;
+  // Outbox rows committed by now, read without a lock, so that their channels get
+  // rows before the transaction (resolve_ids); the transaction takes those still there.
+  std::vector<std::int64_t> peeked;
+  std::set<std::string> all_names;
+  if (move_outbox) {
+    for (const auto& row : pqxx::nontransaction(*conn).exec_prepared("outbox_peek", outbox_page)) {
+      peeked.push_back(row[0].as<std::int64_t>());
+      all_names.insert(row[1].as<std::string>());
+    }
+  }
   for (const auto& r : batch)
-    for (const auto& it : r.items) names.insert(it.channel);
-  resolve_ids(names);
+    for (const auto& it : r.items) all_names.insert(it.channel);
+  if (all_names.empty()) {
+    batch_outcome none;
+    none.outcomes.resize(batch.size());
+    return none;
+  }
+  resolve_ids(all_names);
 
   pqxx::work tx(*conn);
+  std::vector<publish_request> moved;  // outbox rows, as requests of one item each
+  std::vector<std::int64_t> moved_ids;
+  if (!peeked.empty() && tx.exec_prepared1("outbox_lock")[0].as<bool>()) {
+    for (const auto& row : tx.exec_prepared("outbox_take", int_array(peeked))) {
+      moved_ids.push_back(row[0].as<std::int64_t>());
+      std::optional<std::string> key;
+      if (!row[3].is_null()) key = row[3].as<std::string>();
+      moved.push_back({{{row[1].as<std::string>(), row[2].as<std::string>(), std::move(key)}}});
+    }
+  }
+  // Every request of this commit: the outbox's first (they committed before any of
+  // these publishes is answered), then the batch.
+  std::vector<publish_request*> reqs;
+  reqs.reserve(moved.size() + batch.size());
+  for (auto& r : moved) reqs.push_back(&r);
+  for (auto& r : batch) reqs.push_back(&r);
+  std::set<std::string> names;
+  for (const auto* r : reqs)
+    for (const auto& it : r->items) names.insert(it.channel);
+
   std::vector<std::int64_t> lock_ids;
   for (const auto& n : names) lock_ids.push_back(ids.at(n));
   std::map<channel_id, locked_channel> chans;
@@ -154,8 +197,8 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
     std::vector<std::int64_t> cids, ords;
     text_array keys, payloads;
     std::size_t ord = 0;
-    for (const auto& r : batch) {
-      for (const auto& it : r.items) {
+    for (const auto* r : reqs) {
+      for (const auto& it : r->items) {
         if (it.idempotency_key) {
           cids.push_back(ids.at(it.channel));
           keys.add(*it.idempotency_key);
@@ -177,15 +220,15 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
 
   const std::int64_t ts = now_us();
   batch_outcome out;
-  out.outcomes.resize(batch.size());
+  out.outcomes.resize(reqs.size());
   std::map<std::pair<channel_id, std::string>, batch_key> batch_keys;
   std::vector<std::int64_t> row_cid, row_seq, row_ts;
   text_array row_payload, row_key;
   std::vector<std::pair<std::size_t, std::size_t>> new_rows;  // (request, item)
 
   std::size_t ord0 = 0;
-  for (std::size_t ri = 0; ri < batch.size(); ++ri) {
-    auto& req = batch[ri];
+  for (std::size_t ri = 0; ri < reqs.size(); ++ri) {
+    auto& req = *reqs[ri];
     auto& outcome = out.outcomes[ri];
     // First pass: refuse the whole request if any key was used with another body.
     std::map<std::pair<channel_id, std::string>, const std::string*> own;
@@ -250,25 +293,33 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
     tx.exec_prepared("insert_messages", int_array(row_cid), int_array(row_seq), int_array(row_ts),
                      row_payload.str(), row_key.str());
     for (const auto& payload : encode_notify(advances)) {
-      tx.exec_prepared("notify", std::string(notify_channel), payload);
+      tx.exec_prepared("notify", db.schema, payload);
     }
     if (before_commit) before_commit(advances);
   }
+  if (!moved_ids.empty()) tx.exec_prepared("outbox_delete", int_array(moved_ids));
   committing = true;
   tx.commit();
 
+  out.outbox_moved = moved.size();
+  out.outbox_more = moved.size() == outbox_page;
   out.committed.reserve(new_rows.size());
   for (std::size_t n = 0; n < new_rows.size(); ++n) {
-    auto& it = batch[new_rows[n].first].items[new_rows[n].second];
+    auto& it = reqs[new_rows[n].first]->items[new_rows[n].second];
     const channel_id cid = row_cid[n];
     out.committed.push_back(
         {cid, it.channel, chans.at(cid).epoch, {row_seq[n], ts, std::move(it.payload)}});
   }
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    if (out.outcomes[i].failure) ++out.outbox_conflicts;
+  }
+  out.outcomes.erase(out.outcomes.begin(),
+                     out.outcomes.begin() + static_cast<std::ptrdiff_t>(moved.size()));
   return out;
 }
 
 batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
-                                   const advances_fn& before_commit) {
+                                   const advances_fn& before_commit, bool move_outbox) {
   // A connection lost before COMMIT was sent wrote nothing (a loss during COMMIT
   // is in doubt, and never retried here), so the batch may go again at once on a
   // new connection. One that had sat idle may just have been cut
@@ -288,7 +339,7 @@ batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
       break;
     }
     try {
-      return impl_->run(batch, before_commit);
+      return impl_->run(batch, before_commit, move_outbox);
     } catch (const pqxx::broken_connection&) {
       failure = classify_current_exception("publish");
       impl_->conn.reset();
@@ -314,6 +365,7 @@ batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
     impl_->conn.reset();
   }
   batch_outcome out;
+  out.failure = failure;
   out.outcomes.assign(batch.size(), publish_outcome{failure, {}});
   return out;
 }

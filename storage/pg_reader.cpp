@@ -50,13 +50,11 @@ channel_info to_info(const pqxx::row& row) {
 }  // namespace
 
 struct pg_reader::impl {
-  std::string url;
+  database db;
   std::unique_ptr<pqxx::connection> conn;
 };
 
-pg_reader::pg_reader(std::string database_url) : impl_(std::make_unique<impl>()) {
-  impl_->url = std::move(database_url);
-}
+pg_reader::pg_reader(database db) : impl_(std::make_unique<impl>()) { impl_->db = std::move(db); }
 
 pg_reader::~pg_reader() = default;
 
@@ -66,7 +64,7 @@ auto pg_reader::run(std::string_view what, retry policy, F&& f) -> decltype(f())
     const bool fresh = !impl_->conn || !impl_->conn->is_open();
     try {
       if (fresh) {
-        impl_->conn = open_connection(impl_->url);
+        impl_->conn = open_connection(impl_->db);
         prepare_statements(*impl_->conn);
       }
       ++queries_;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "database.hpp"
 #include "types.hpp"
 
 namespace seqcast::storage {
@@ -20,7 +21,7 @@ namespace seqcast::storage {
 // never visible to the caller. Writes (delete_channel, trim) are not retried.
 class pg_reader {
  public:
-  explicit pg_reader(std::string database_url);
+  explicit pg_reader(database db);
   ~pg_reader();
   pg_reader(const pg_reader&) = delete;
   pg_reader& operator=(const pg_reader&) = delete;

@@ -16,14 +16,16 @@ namespace seqcast::ingest {
 namespace net = boost::asio;
 
 struct notify_listener::impl : std::enable_shared_from_this<notify_listener::impl> {
-  impl(net::io_context& io, const std::string& url, blocking_pool& p, hub::hub& h, node_state& st)
+  impl(net::io_context& io, const storage::database& db, blocking_pool& p, hub::hub& h,
+       node_state& st, std::function<void()> outbox)
       : strand(net::make_strand(io)),
         descriptor(strand),
         timer(strand),
-        source(url),
+        source(db),
         pool(p),
         hub(h),
-        state(st) {}
+        state(st),
+        on_outbox(std::move(outbox)) {}
 
   void connect() {
     if (stopped) return;
@@ -48,6 +50,7 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
     state.listener_reconnects.fetch_add(1, std::memory_order_relaxed);
     log::info("listener", "listening pid={}", source.backend_pid());
     hub.on_listener_connected();
+    if (on_outbox) on_outbox();
     wait();
   }
 
@@ -67,12 +70,18 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
       return retry(backoff.next());
     }
     std::vector<storage::channel_advance> advances;
+    bool outbox = false;
     for (const auto& p : payloads.value()) {
+      if (p == storage::outbox_notify_payload) {
+        outbox = true;
+        continue;
+      }
       auto a = storage::decode_notify(p);
       advances.insert(advances.end(), std::make_move_iterator(a.begin()),
                       std::make_move_iterator(a.end()));
     }
     if (!advances.empty()) hub.on_notify(std::move(advances));
+    if (outbox && on_outbox) on_outbox();
     wait();
   }
 
@@ -96,13 +105,15 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
   blocking_pool& pool;
   hub::hub& hub;
   node_state& state;
+  std::function<void()> on_outbox;
   util::backoff backoff;
   bool stopped = false;
 };
 
-notify_listener::notify_listener(net::io_context& ioc, const std::string& database_url,
-                                 blocking_pool& pool, hub::hub& hub, node_state& state)
-    : impl_(std::make_shared<impl>(ioc, database_url, pool, hub, state)) {}
+notify_listener::notify_listener(net::io_context& ioc, const storage::database& db,
+                                 blocking_pool& pool, hub::hub& hub, node_state& state,
+                                 std::function<void()> on_outbox)
+    : impl_(std::make_shared<impl>(ioc, db, pool, hub, state, std::move(on_outbox))) {}
 
 notify_listener::~notify_listener() = default;
 

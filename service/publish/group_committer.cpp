@@ -16,9 +16,9 @@ std::size_t bytes_of(const storage::publish_request& r) {
 
 }  // namespace
 
-group_committer::group_committer(const std::string& database_url, committed_fn on_committed,
+group_committer::group_committer(const storage::database& db, committed_fn on_committed,
                                  committer_limits limits, batch_fn on_batch, local_fn on_local)
-    : publisher_(database_url),
+    : publisher_(db),
       on_committed_(std::move(on_committed)),
       on_batch_(std::move(on_batch)),
       on_local_(std::move(on_local)),
@@ -54,6 +54,14 @@ void group_committer::submit(storage::publish_request request, done_fn done) {
   done({storage::error{storage::errc::unavailable, "publish queue full; retry"}, {}});
 }
 
+void group_committer::wake_outbox() {
+  {
+    std::lock_guard lock(mutex_);
+    outbox_due_ = true;
+  }
+  cv_.notify_one();
+}
+
 void group_committer::fail_all(std::deque<pending>& batch, const storage::error& e) {
   for (auto& p : batch) p.done({e, {}});
 }
@@ -65,10 +73,15 @@ void group_committer::run() {
   std::size_t last_batch = 0;
   for (;;) {
     std::deque<pending> batch;
+    bool move_outbox = false;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      if (!cv_.wait_for(lock, limits_.outbox_poll,
+                        [&] { return stopping_ || !queue_.empty() || outbox_due_; })) {
+        outbox_due_ = true;
+      }
+      if (stopping_ && queue_.empty()) return;
+      move_outbox = std::exchange(outbox_due_, false);
       // Under concurrency a commit answers a group whose members publish
       // again within a round trip; without this wait they would trickle into
       // the next commit while it is already under way and split into two
@@ -92,8 +105,9 @@ void group_committer::run() {
     // letting every publish wait for a connect timeout.
     if (clock::now() < retry_at) {
       fail_all(batch, {storage::errc::unavailable, "database unavailable"});
-      continue;
+      continue;  // a due outbox waits for the next poll
     }
+    if (batch.empty() && !move_outbox) continue;
     std::vector<storage::publish_request> requests;
     requests.reserve(batch.size());
     std::size_t messages = 0;
@@ -105,29 +119,37 @@ void group_committer::run() {
     // Tell the hub which heads this commit will reach before it happens, so
     // that the NOTIFY of our own commit does not make it read them back.
     std::vector<storage::channel_advance> announced;
-    auto out = publisher_.commit(requests, [&](const std::vector<storage::channel_advance>& a) {
-      if (!on_local_) return;
-      if (!announced.empty()) on_local_(std::move(announced), false);  // a retried attempt
-      announced = a;
-      on_local_(announced, true);
-    });
+    auto out = publisher_.commit(
+        requests,
+        [&](const std::vector<storage::channel_advance>& a) {
+          if (!on_local_) return;
+          if (!announced.empty()) on_local_(std::move(announced), false);  // a retried attempt
+          announced = a;
+          on_local_(announced, true);
+        },
+        move_outbox);
     if (!announced.empty() && out.committed.empty()) on_local_(std::move(announced), false);
-    const bool down = !out.outcomes.empty() && out.outcomes.front().failure &&
-                      out.outcomes.front().failure->code == storage::errc::unavailable &&
-                      out.committed.empty();
-    {
+    const bool down = out.failure && out.failure->code == storage::errc::unavailable;
+    if (!batch.empty() || down) {
       std::lock_guard lock(mutex_);
       healthy_ = !down;
     }
+    if (out.outbox_more) wake_outbox();
+    if (out.outbox_conflicts > 0) {
+      log::warn("writer",
+                "outbox rows dropped: their idempotency key was used with another payload "
+                "rows={}",
+                out.outbox_conflicts);
+    }
     if (down) {
       const auto delay = backoff.next();
-      log::warn("writer", "publish failed error=\"{}\" retry_in_ms={}",
-                out.outcomes.front().failure->message, delay.count());
+      log::warn("writer", "{} failed error=\"{}\" retry_in_ms={}",
+                batch.empty() ? "outbox move" : "publish", out.failure->message, delay.count());
       retry_at = clock::now() + delay;
     } else {
       backoff.reset();
-      if (on_batch_) {
-        on_batch_(messages,
+      if (on_batch_ && messages + out.outbox_moved > 0) {
+        on_batch_(messages + out.outbox_moved,
                   std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started));
       }
     }

@@ -20,6 +20,9 @@ struct committer_limits {
   // After a commit of several requests, wait at most this long for as many to
   // queue again: the publishers just answered are about to send their next.
   std::chrono::microseconds regroup_wait{1000};
+  // Look at the outbox this often even without a wake-up (a NOTIFY missed while
+  // the listener was away, or rows another node took the lock for and then died).
+  std::chrono::milliseconds outbox_poll{1000};
 };
 
 // Thread-safe. Owns the writer thread and its PostgreSQL connection.
@@ -31,6 +34,9 @@ struct committer_limits {
 // gets its new messages, so this node need not read them back.
 // While PostgreSQL is unreachable, publishes fail fast with errc::unavailable
 // and the writer retries the connection with backoff.
+//
+// The writer also moves the outbox (transactional publishes) into the log, in
+// the same transactions: after wake_outbox(), and every outbox_poll.
 class group_committer {
  public:
   using done_fn = std::function<void(storage::publish_outcome)>;
@@ -39,13 +45,17 @@ class group_committer {
   // Heads a batch is about to commit (`expected`), or no longer will (`!expected`).
   using local_fn = std::function<void(std::vector<storage::channel_advance>, bool expected)>;
 
-  group_committer(const std::string& database_url, committed_fn on_committed,
+  group_committer(const storage::database& db, committed_fn on_committed,
                   committer_limits limits = {}, batch_fn on_batch = {}, local_fn on_local = {});
   ~group_committer();  // commits what is queued, then joins
   group_committer(const group_committer&) = delete;
   group_committer& operator=(const group_committer&) = delete;
 
   void submit(storage::publish_request request, done_fn done);
+
+  // Rows were committed to the outbox (its NOTIFY, or the listener reconnected):
+  // the next commit moves them. Thread-safe, never blocks.
+  void wake_outbox();
 
   // False while PostgreSQL is unreachable by the writer.
   bool healthy() const;
@@ -71,6 +81,7 @@ class group_committer {
   std::size_t queued_bytes_ = 0;
   bool stopping_ = false;
   bool healthy_ = true;
+  bool outbox_due_ = true;  // at start: rows may have waited while no node ran
   std::thread thread_;
 };
 

@@ -22,7 +22,7 @@ TEST(GroupCommitter, ConcurrentPublishersGetGaplessSeqsInTheirOwnOrder) {
   constexpr int publishers = 24, per_publisher = 60, channels = 5;
   std::mutex mutex;
   std::map<std::string, std::vector<storage::seq_t>> committed;  // from on_committed
-  group_committer committer(db.url(), [&](std::vector<storage::committed_message> ms) {
+  group_committer committer(db.database(), [&](std::vector<storage::committed_message> ms) {
     std::lock_guard lock(mutex);
     for (const auto& m : ms) committed[m.name].push_back(m.message.seq);
   });

@@ -33,7 +33,7 @@ TEST(PgPublisher, GaplessUnderConcurrentWriters) {
   std::map<std::string, std::vector<seq_t>> seen;
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
-      pg_publisher pub(db.url());
+      pg_publisher pub(db.database());
       for (int b = 0; b < batches; ++b) {
         std::vector<publish_request> batch;
         for (int i = 0; i < per_batch; ++i) {
@@ -69,11 +69,11 @@ TEST(PgPublisher, GaplessUnderConcurrentWriters) {
 TEST(PgPublisher, PayloadBytesAreKeptExactly) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  pg_publisher pub(db.url());
+  pg_publisher pub(db.database());
   const std::string payload = "{\"b\":1,  \"a\":[1,2],\n\"q\":\"\\\"{}\\\\\",\"u\":\"é😀\"}";
   std::vector<publish_request> batch{one("exact", payload)};
   ASSERT_FALSE(pub.commit(batch).outcomes[0].failure);
-  pg_reader reader(db.url());
+  pg_reader reader(db.database());
   auto info = reader.channel("exact");
   ASSERT_TRUE(info);
   auto rows = reader.read_range(info.value().id, 0, 10, {10, 1u << 30});
@@ -85,7 +85,7 @@ TEST(PgPublisher, PayloadBytesAreKeptExactly) {
 TEST(PgPublisher, IdempotencyKeys) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  pg_publisher pub(db.url());
+  pg_publisher pub(db.database());
   std::vector<publish_request> first{one("c", "1", "k")};
   auto a = pub.commit(first);
   ASSERT_FALSE(a.outcomes[0].failure);
@@ -115,7 +115,7 @@ TEST(PgPublisher, ConcurrentDuplicatesPublishOnce) {
   std::atomic<int> fresh{0};
   for (int w = 0; w < 4; ++w) {
     threads.emplace_back([&] {
-      pg_publisher pub(db.url());
+      pg_publisher pub(db.database());
       for (int i = 0; i < 50; ++i) {
         std::vector<publish_request> batch{
             one("dup", fmt::format("{}", i), fmt::format("key{}", i))};
@@ -134,9 +134,9 @@ TEST(PgPublisher, ConcurrentDuplicatesPublishOnce) {
 TEST(PgPublisher, NotifyCarriesIdsNotData) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  pg_notification_source source(db.url());
+  pg_notification_source source(db.database());
   ASSERT_TRUE(source.connect());
-  pg_publisher pub(db.url());
+  pg_publisher pub(db.database());
   std::vector<publish_request> batch{one("big", "\"" + std::string(1 << 20, 'x') + "\""),
                                      one("big", "2"), one("small", "3")};
   auto out = pub.commit(batch);
@@ -164,14 +164,14 @@ TEST(Migrator, SecondRunIsANoOpAndNewerSchemaIsRefused) {
   SEQCAST_REQUIRE_DATABASE(db);
   const auto before =
       db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations");
-  auto r = migrate(db.url());
+  auto r = migrate(db.database());
   EXPECT_EQ(r.from_version, r.to_version);
   EXPECT_EQ(
       db.scalar("SELECT string_agg(version || ':' || applied_at, ',') FROM seqcast_migrations"),
       before);
   db.scalar(
       "INSERT INTO seqcast_migrations (version, name) VALUES (999, '999_future.sql') RETURNING 1");
-  EXPECT_THROW(migrate(db.url()), std::runtime_error);
+  EXPECT_THROW(migrate(db.database()), std::runtime_error);
 }
 
 }  // namespace

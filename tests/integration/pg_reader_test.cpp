@@ -13,8 +13,8 @@ namespace seqcast::storage {
 namespace {
 
 // Publishes `n` messages of `bytes` payload bytes each to `channel`.
-void publish_n(const std::string& url, const std::string& channel, int n, std::size_t bytes) {
-  pg_publisher pub(url);
+void publish_n(const storage::database& db, const std::string& channel, int n, std::size_t bytes) {
+  pg_publisher pub(db);
   std::vector<publish_request> batch;
   for (int i = 0; i < n; ++i) {
     publish_request r;
@@ -35,8 +35,8 @@ std::string kill_seqcast_backends(const test::temp_database& db) {
 TEST(PgReader, PagesStopAtTheirByteBudgetButAlwaysHoldOneMessage) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  publish_n(db.url(), "big", 10, 1000);
-  pg_reader reader(db.url());
+  publish_n(db.database(), "big", 10, 1000);
+  pg_reader reader(db.database());
   const auto id = reader.channel("big").value().id;
   auto seqs = [&](seq_t after, page_limit limit) {
     std::vector<seq_t> out;
@@ -47,7 +47,7 @@ TEST(PgReader, PagesStopAtTheirByteBudgetButAlwaysHoldOneMessage) {
   EXPECT_EQ(seqs(0, {100, 3500}), (std::vector<seq_t>{1, 2, 3}));
   EXPECT_EQ(seqs(0, {100, 3000}), (std::vector<seq_t>{1, 2, 3}));  // exactly full
   EXPECT_EQ(seqs(4, {100, 10}), (std::vector<seq_t>{5}));          // one, however large
-  EXPECT_EQ(seqs(0, {2, 1 << 20}), (std::vector<seq_t>{1, 2}));     // the count still counts
+  EXPECT_EQ(seqs(0, {2, 1 << 20}), (std::vector<seq_t>{1, 2}));    // the count still counts
   EXPECT_EQ(seqs(8, {100, 1 << 20}), (std::vector<seq_t>{9, 10}));
   EXPECT_TRUE(seqs(10, {100, 1 << 20}).empty());
 }
@@ -55,8 +55,8 @@ TEST(PgReader, PagesStopAtTheirByteBudgetButAlwaysHoldOneMessage) {
 TEST(PgReader, ReadsRightAfterABackendKillSucceed) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  publish_n(db.url(), "cut", 3, 10);
-  pg_reader reader(db.url());
+  publish_n(db.database(), "cut", 3, 10);
+  pg_reader reader(db.database());
   ASSERT_TRUE(reader.channel("cut"));  // the connection is open and idle now
   ASSERT_EQ(kill_seqcast_backends(db), "1");
   auto info = reader.channel("cut");
@@ -73,7 +73,7 @@ TEST(PgReader, ReadsRightAfterABackendKillSucceed) {
 }
 
 TEST(PgReader, AnUnreachableServerIsUnavailableNotRetriedForever) {
-  pg_reader reader("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2");
+  pg_reader reader(database{"postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"});
   auto info = reader.channel("x");
   ASSERT_FALSE(info);
   EXPECT_EQ(info.err().code, errc::unavailable);
@@ -82,7 +82,7 @@ TEST(PgReader, AnUnreachableServerIsUnavailableNotRetriedForever) {
 TEST(PgPublisher, ACommitRightAfterABackendKillSucceeds) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
-  pg_publisher pub(db.url());
+  pg_publisher pub(db.database());
   publish_request r;
   r.items.push_back({"cut", "1", std::nullopt});
   std::vector<publish_request> first{r};

@@ -274,7 +274,7 @@ export async function runScale({ seed = 1, connections = 8000, channels = 50, me
     for (const r of results) for (const [k, n] of Object.entries(r.ended_by)) endedBy[k] = (endedBy[k] ?? 0) + n;
 
     // The log: exactly 1..N per channel.
-    const rows = await psql(databaseUrl, `SELECT c.name, count(*), min(m.seq), max(m.seq) FROM messages m JOIN channels c ON c.id = m.channel_id GROUP BY c.name`);
+    const rows = await psql(databaseUrl, `SELECT c.name, count(*), min(m.seq), max(m.seq) FROM seqcast.messages m JOIN seqcast.channels c ON c.id = m.channel_id GROUP BY c.name`);
     const logProblems = [];
     const byChannel = new Map(rows.split("\n").filter(Boolean).map((l) => {
       const [c, n, lo, hi] = l.split("|");

@@ -23,7 +23,7 @@ std::string with_database(const std::string& url, const std::string& name) {
   return base + "/" + name + params;
 }
 
-temp_database::temp_database() {
+temp_database::temp_database(bool migrated) {
   const char* admin = std::getenv("SEQCAST_TEST_DATABASE_URL");
   if (admin == nullptr || *admin == '\0') return;
   static std::atomic<int> counter{0};
@@ -33,7 +33,7 @@ temp_database::temp_database() {
   pqxx::nontransaction(c).exec(fmt::format("DROP DATABASE IF EXISTS {}", name_));
   pqxx::nontransaction(c).exec(fmt::format("CREATE DATABASE {}", name_));
   url_ = with_database(admin_url_, name_);
-  storage::migrate(url_);
+  if (migrated) storage::migrate(database());
 }
 
 temp_database::~temp_database() {
@@ -46,8 +46,11 @@ temp_database::~temp_database() {
   }
 }
 
-std::string temp_database::scalar(const std::string& sql) const {
-  pqxx::connection c(url_);
+std::string temp_database::scalar(const std::string& sql, const std::string& schema) const {
+  // Not named "seqcast": tests terminate the backends of that name.
+  const std::string url =
+      url_ + (url_.find('?') == std::string::npos ? "?" : "&") + "application_name=seqcast-test";
+  pqxx::connection c(storage::connection_string({url, schema}));
   auto r = pqxx::nontransaction(c).exec(sql);
   if (r.empty() || r[0][0].is_null()) return "";
   return r[0][0].as<std::string>();

@@ -3,20 +3,26 @@
 
 #include <string>
 
+#include "database.hpp"
+
 namespace seqcast::test {
 
-// Creates a uniquely named database and migrates it; drops it on destruction.
-// When SEQCAST_TEST_DATABASE_URL is unset, url() is empty and tests skip.
+// Creates a uniquely named database and migrates it (unless `migrated` is false);
+// drops it on destruction. When SEQCAST_TEST_DATABASE_URL is unset, url() is empty
+// and tests skip.
 class temp_database {
  public:
-  temp_database();
+  explicit temp_database(bool migrated = true);
   ~temp_database();
   temp_database(const temp_database&) = delete;
   temp_database& operator=(const temp_database&) = delete;
 
   const std::string& url() const { return url_; }
-  // Runs one SQL statement and returns the first column of the first row ("" if none).
-  std::string scalar(const std::string& sql) const;
+  // Where its seqcast tables are (the default schema).
+  storage::database database() const { return {url_}; }
+  // Runs one SQL statement (search_path: `schema`) and returns the first column of
+  // the first row ("" if none).
+  std::string scalar(const std::string& sql, const std::string& schema = "seqcast") const;
 
  private:
   std::string admin_url_;
