@@ -4,8 +4,10 @@
 //   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
 //               (connection i subscribes to channel (--first-index + i) % --channels);
 //               --cable json|ext-json speaks Action Cable instead (--ws ws://…/cable):
-//               $pubsub stream_name identifiers; ext-json checks offsets like seqs; no
-//               latency there (cable frames carry no commit time)
+//               {"channel":--cable-channel (default $pubsub),"stream_name":…} identifiers;
+//               ext-json checks offsets like seqs. Latency: from the frame's commit time
+//               ("ts"), or from a payload member "sent_us" (wall µs) when there is one
+//               (bench/rails.sh: the time Rails' broadcast was called)
 //   resume      C subscribers that resume after every loss and check 1..--expect exactly
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
@@ -356,8 +358,8 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
       sub += "}";
     } else {
       sub = fmt::format(
-          R"({{"command":"subscribe","identifier":"{{\"channel\":\"$pubsub\",\"stream_name\":\"{}{}\"}}"}})",
-          prefix, (first_index + index) % channels);
+          R"({{"command":"subscribe","identifier":"{{\"channel\":\"{}\",\"stream_name\":\"{}{}\"}}"}})",
+          a.get("cable-channel", "$pubsub"), prefix, (first_index + index) % channels);
     }
     co_await ws.async_write(asio::buffer(sub), use_awaitable);
     // A cable message: {"identifier":…,"message":…} (+ "offset":N on ext-json).
@@ -409,9 +411,15 @@ awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
           st.any_msg = true;
         }
         st.last_msg = now;
-        if (st.record_latency && cable.empty()) {
-          auto ts_pos = f.find("\"ts\":\"", seq_pos);
-          if (ts_pos != std::string_view::npos) {
+        if (st.record_latency) {
+          if (auto sent_pos = f.find("\"sent_us\":"); sent_pos != std::string_view::npos) {
+            long long sent = 0;
+            for (std::size_t i = sent_pos + 10; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i)
+              sent = sent * 10 + (f[i] - '0');
+            st.latency_us.v.push_back(now_us_wall() - sent);
+          } else if (auto ts_pos = cable.empty() ? f.find("\"ts\":\"", seq_pos)
+                                                 : std::string_view::npos;
+                     ts_pos != std::string_view::npos) {
             auto sent = st.ts.parse(f.substr(ts_pos + 6, 32));
             st.latency_us.v.push_back(now_us_wall() - sent);
           }

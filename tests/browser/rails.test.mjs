@@ -13,11 +13,14 @@
 //      storage: localStorage + defineTurboStreamSource): once and in order across
 //      a SIGKILL and a page reload mid-stream;
 //   5. stock @hotwired/turbo-rails (the importmap bundle) with the
-//      action-cable-url meta tag on /cable: live updates reach the DOM.
+//      action-cable-url meta tag on /cable: live updates reach the DOM;
+//   6. the same page gets Turbo broadcasts made by Rails through the seqcast
+//      adapter (integrations/rails), in http mode and in outbox mode.
 // Pages come from a tiny page server on its own origin, which also serves
 // node_modules (bare imports through an import map). Screenshots of each page at
 // its end go to tests/artifacts/browser/.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import { once } from "node:events";
@@ -557,4 +560,70 @@ describe("Rails front ends in a real browser", () => {
     assert.deepEqual(errors, [], "no uncaught errors in the page");
     await shoot();
   });
+
+  test("Turbo broadcasts from Rails through the seqcast adapter (http and outbox) render in the page", { timeout: 60_000 }, async (t) => {
+    const { page, errors, shoot } = await newPage(t, "rails-adapter-turbo");
+    const node = await startNode({ databaseUrl: db, env: ENV, name: "rails-adapter-turbo" });
+    t.after(() => node.stop());
+    const channel = newChannel("adapter");
+    const pageHtml = testPage({
+      title: "@hotwired/turbo-rails, broadcasts from Rails' seqcast adapter",
+      head: `<meta name="action-cable-url" content="${cableUrl(node.port)}">`,
+      body: streamSource(signed(channel)),
+      script: TURBO_RAILS_SCRIPT,
+    });
+    await page.goto(pages.add("adapter-turbo", pageHtml));
+    await until(page, () => document.querySelector("turbo-cable-stream-source")?.hasAttribute("connected"), null, "the stream source connected");
+    // What broadcast_append_to does: ActionCable.server.broadcast(stream, html). Through the
+    // adapter in http mode (1..10), then in outbox mode inside Active Record transactions
+    // (11..20), one of them rolled back (999: never shown).
+    for (const [mode, from, to] of [["http", 1, 10], ["outbox", 11, 20]]) {
+      await runRuby(RAILS_BROADCAST_SCRIPT, {
+        MODE: mode, CHANNEL: channel, FROM: String(from), TO: String(to),
+        SEQCAST_URL: node.url, KEY: ADMIN, DATABASE_URL: db,
+      });
+    }
+    await until(page, () => window.test.dom().includes(20), null, "1..20 in the DOM");
+    const s = await page.evaluate(() => ({ dom: window.test.dom(), shown: window.test.shown() }));
+    assert.deepEqual(s.dom, range(1, 20), "every broadcast once, in order; the rolled-back one never");
+    assert.deepEqual(s.shown, range(1, 20));
+    assert.deepEqual(errors, [], "no uncaught errors in the page");
+    await shoot();
+  });
 });
+
+// Broadcasts FROM..TO as a Rails app does, with `adapter: seqcast` in MODE (http or
+// outbox); in outbox mode each in its own transaction, plus one rolled back.
+const RAILS_BROADCAST_SCRIPT = `
+$LOAD_PATH.unshift File.join(ENV.fetch("REPO"), "integrations/rails/lib")
+require "logger"
+require "active_record"
+require "action_cable"
+ActiveRecord::Base.establish_connection(ENV.fetch("DATABASE_URL"))
+ActiveRecord::Base.logger = nil
+ActionCable.server.config.logger = Logger.new(nil)
+ActionCable.server.config.cable = { "adapter" => "seqcast", "mode" => ENV.fetch("MODE"),
+                                    "url" => ENV.fetch("SEQCAST_URL"), "key" => ENV.fetch("KEY") }
+channel = ENV.fetch("CHANNEL")
+html = ->(i) { %(<turbo-stream action="append" target="log"><template><p data-i="#{i}">#{i}</p></template></turbo-stream>) }
+(Integer(ENV.fetch("FROM"))..Integer(ENV.fetch("TO"))).each do |i|
+  if ENV["MODE"] == "outbox"
+    ActiveRecord::Base.transaction { ActionCable.server.broadcast(channel, html.(i)) }
+    ActiveRecord::Base.transaction do
+      ActionCable.server.broadcast(channel, html.(999))
+      raise ActiveRecord::Rollback
+    end if i == 15
+  else
+    ActionCable.server.broadcast(channel, html.(i))
+  end
+end
+`;
+
+/** Runs a Ruby script with Debian's ruby; rejects with its stderr when it fails. */
+function runRuby(script, env) {
+  return new Promise((resolve, reject) => {
+    execFile(process.env.RUBY || "ruby", ["-e", script], { env: { ...process.env, ...env, REPO }, timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`ruby failed: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
