@@ -357,6 +357,10 @@ EOF
 }
 log "(c) fan-out"
 for r in $(seq 1 "$runs"); do
+  # A quiet app: publish -> deliver latency (from the commit's timestamp, so the
+  # durable commit is included) when nothing queues anywhere.
+  fanout_run latency_1ch_100sub_200mps "$r" 100 1 1 200 2 0 200
+  fanout_run latency_1ch_10sub_10mps "$r" 10 1 1 10 1 0 200
   # 1 x 1 000 at 200 msg/s (200 000 deliveries/s offered): one generator
   # process, as in the first baseline.
   fanout_run fanout_1ch_1000sub_200mps "$r" 1000 1 1 200 50 0 200

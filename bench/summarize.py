@@ -59,7 +59,7 @@ def figures_for(scenario):
         return FIGURES[scenario]
     large = "KiB" in scenario or "MiB" in scenario
     for prefix, figs in (("mem_idle_", MEMORY), ("reconnect_storm_", STORM),
-                         ("fanout_", LARGE_FANOUT if large else FANOUT),
+                         ("fanout_", LARGE_FANOUT if large else FANOUT), ("latency_", FANOUT),
                          ("publish_", LARGE_PUBLISH if large else PUBLISH)):
         if scenario.startswith(prefix):
             return figs

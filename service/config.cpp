@@ -121,8 +121,9 @@ const std::vector<setting>& settings() {
                   "seconds between app-level pings to clients (keep under proxies' 60 s idle)",
                   &config::heartbeat_seconds, 1, 3600),
       int_setting("coalesce_ms",
-                  "milliseconds a live message may wait for others of its channel, to reach "
-                  "each connection in one write (less CPU per delivery; 0 = send at once)",
+                  "milliseconds live messages may wait for more, so that a connection gets "
+                  "several in one write, only while an I/O thread is busy with fan-out (over a "
+                  "quarter of its time); a quiet node sends each at once (0 = never wait)",
                   &config::coalesce_ms, 0, 1000),
       int_setting("drain_delay_seconds",
                   "seconds after SIGTERM before clients are told to reconnect",

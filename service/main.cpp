@@ -111,10 +111,16 @@ int serve(const config& cfg) {
           if (!ec) f();
         });
       },
-      [&](std::size_t home, std::function<void()> f) {
-        if (posts_open) net::post(io->at(home), std::move(f));
+      [&](std::size_t home, std::chrono::milliseconds delay, std::function<void()> f) {
+        if (!posts_open) return;
+        if (delay.count() <= 0) return net::post(io->at(home), std::move(f));
+        auto t = std::make_shared<net::steady_timer>(io->at(home), delay);
+        t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
+          if (!ec) f();
+        });
       },
-      history, hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms)});
+      history,
+      hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms), .homes = n_threads});
   auto committer = std::make_unique<publish::group_committer>(
       db, [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
       publish::committer_limits{},

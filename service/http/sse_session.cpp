@@ -92,15 +92,12 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
-  void deliver(std::uint64_t, hub::frame_batch frames, hub::pacing p) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), frames = std::move(frames), p] {
-      self->on_deliver(*frames, p);
-    });
-  }
   std::size_t home() const override { return home_; }
-  void deliver_here(std::uint64_t, const hub::frame_batch& frames) override {
-    on_deliver(*frames, hub::pacing::none);
+  void deliver_here(std::uint64_t, const hub::frame_batch& frames, hub::pacing p) override {
+    on_deliver(*frames, p);
   }
+  // Its write chain starts at enqueue and takes one chunk at a time: nothing to flush.
+  void flush_here() override {}
 
  private:
   void on_deliver(const std::vector<hub::frame_ptr>& frames, hub::pacing p) {

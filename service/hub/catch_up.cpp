@@ -28,9 +28,10 @@ resume_decision decide_resume(const channel_state& st, std::optional<storage::se
   return d;
 }
 
-catch_up::catch_up(channel_table& channels, history& history, hub_counters& counters,
+catch_up::catch_up(channel_table& channels, history& history, fanout& out, hub_counters& counters,
                    post_after_fn timer, std::size_t page_messages)
     : channels_(channels),
+      out_(out),
       history_(history),
       counters_(counters),
       timer_(std::move(timer)),
@@ -46,12 +47,13 @@ void catch_up::start(channel_state& st, const std::string& name, const pending_s
     first.push_back(reset_frame(st, name, d.reset, d.reset_after));
   }
   if (d.action == resume_decision::kind::live) {
-    s->deliver(p.id, batch_of(std::move(first)), pacing::caught_up);
+    out_.deliver(s, p.id, batch_of(std::move(first)), pacing::caught_up);
     st.subs.emplace(p.id, p.who);
     return channels_.count(name, st);
   }
   // Without a grant the subscriber is asked for one; with one, the first page follows.
-  s->deliver(p.id, batch_of(std::move(first)), p.grant == 0 ? pacing::want_more : pacing::none);
+  out_.deliver(s, p.id, batch_of(std::move(first)),
+               p.grant == 0 ? pacing::want_more : pacing::none);
   st.catching.emplace(p.id, catching_sub{p.who, d.after, p.grant});
   channels_.count(name, st);
   next(name, p.id);
@@ -71,7 +73,7 @@ void catch_up::restart(channel_state& st, const std::string& name) {
   for (auto& [id, c] : st.catching) {
     if (auto s = c.who.lock()) {
       counters_.resets.fetch_add(1, std::memory_order_relaxed);
-      s->deliver(id, batch_of({reset_frame(st, name, "epoch_changed", 0)}), pacing::none);
+      out_.deliver(s, id, batch_of({reset_frame(st, name, "epoch_changed", 0)}), pacing::none);
     }
     c.last = 0;
     ids.push_back(id);
@@ -92,7 +94,8 @@ void catch_up::next(const std::string& name, std::uint64_t id) {
   if (!st.ring.empty() && st.ring.front()->seq <= c.last + 1) {
     // The ring holds contiguous seqs ending at head.
     auto from = st.ring.begin() + static_cast<std::ptrdiff_t>(c.last + 1 - st.ring.front()->seq);
-    const auto n = std::min<std::size_t>(page_messages_, static_cast<std::size_t>(st.ring.end() - from));
+    const auto n =
+        std::min<std::size_t>(page_messages_, static_cast<std::size_t>(st.ring.end() - from));
     const std::vector<frame_ptr> frames(from, from + static_cast<std::ptrdiff_t>(n));
     counters_.replay_memory.fetch_add(send_page(st, id, c, frames, 0), std::memory_order_relaxed);
     return;
@@ -194,7 +197,7 @@ void catch_up::on_filled(const std::string& name, storage::channel_id chan, stor
     }
     if (c.last + 1 < first) {
       counters_.resets.fetch_add(1, std::memory_order_relaxed);
-      s->deliver(w, batch_of({reset_frame(st, name, "truncated", c.last)}), pacing::none);
+      out_.deliver(s, w, batch_of({reset_frame(st, name, "truncated", c.last)}), pacing::none);
       c.last = first - 1;
     }
     if (frames.empty() || c.last + 1 > frames.back()->seq || c.grant == 0) {
@@ -231,11 +234,11 @@ std::size_t catch_up::send_page(channel_state& st, std::uint64_t id, catching_su
   c.grant = 0;
   counters_.deliveries.fetch_add(n, std::memory_order_relaxed);
   if (c.last >= st.head) {
-    s->deliver(id, batch_of(std::move(page)), pacing::caught_up);
+    out_.deliver(s, id, batch_of(std::move(page)), pacing::caught_up);
     st.subs.emplace(id, std::move(c.who));
     st.catching.erase(id);
   } else {
-    s->deliver(id, batch_of(std::move(page)), pacing::want_more);
+    out_.deliver(s, id, batch_of(std::move(page)), pacing::want_more);
   }
   return n;
 }
@@ -243,7 +246,7 @@ std::size_t catch_up::send_page(channel_state& st, std::uint64_t id, catching_su
 void catch_up::promote(channel_state& st, std::uint64_t id) {
   auto it = st.catching.find(id);
   if (it == st.catching.end()) return;
-  if (auto s = it->second.who.lock()) s->deliver(id, batch_of({}), pacing::caught_up);
+  if (auto s = it->second.who.lock()) out_.deliver(s, id, batch_of({}), pacing::caught_up);
   st.subs.emplace(id, std::move(it->second.who));
   st.catching.erase(it);
 }

@@ -32,6 +32,7 @@
 
 #include "hub/channels.hpp"
 #include "hub/counters.hpp"
+#include "hub/fanout.hpp"
 #include "hub/history.hpp"
 
 namespace seqcast::hub {
@@ -40,8 +41,8 @@ namespace seqcast::hub {
 struct resume_decision {
   enum class kind { live, replay };
   kind action = kind::live;
-  storage::seq_t after = 0;  // the last seq the subscription holds (after any reset)
-  std::string_view reset;    // "", "epoch_changed" or "truncated"
+  storage::seq_t after = 0;        // the last seq the subscription holds (after any reset)
+  std::string_view reset;          // "", "epoch_changed" or "truncated"
   storage::seq_t reset_after = 0;  // the position the reset is about
 };
 resume_decision decide_resume(const channel_state& st, std::optional<storage::seq_t> since,
@@ -51,8 +52,8 @@ class catch_up {
  public:
   using post_after_fn = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
 
-  // `channels`, `history` and `counters` outlive this object.
-  catch_up(channel_table& channels, history& history, hub_counters& counters,
+  // `channels`, `history`, `out` and `counters` outlive this object.
+  catch_up(channel_table& channels, history& history, fanout& out, hub_counters& counters,
            post_after_fn timer, std::size_t page_messages);
 
   // Starts subscription `p` on the loaded channel `name`: sends `subscribed` (and a
@@ -74,10 +75,11 @@ class catch_up {
   // Sends frames[from…] (which begin at c.last + 1) as far as the grant reaches;
   // returns how many it sent.
   std::size_t send_page(channel_state& st, std::uint64_t id, catching_sub& c,
-                 const std::vector<frame_ptr>& frames, std::size_t from);
+                        const std::vector<frame_ptr>& frames, std::size_t from);
   void promote(channel_state& st, std::uint64_t id);
 
   channel_table& channels_;
+  fanout& out_;
   history& history_;
   hub_counters& counters_;
   post_after_fn timer_;

@@ -53,11 +53,9 @@ struct channel_state {
   std::vector<std::uint64_t> fill_waiters;  // catching subscriptions waiting for `filling`
   std::deque<frame_ptr> ring;               // recent message frames, ending at head
   std::size_t ring_bytes = 0;
-  std::vector<frame_ptr> unsent;  // live frames waiting out the coalescing window
 
   bool idle() const {
-    return subs.empty() && catching.empty() && waiting.empty() && !loading && !fetching &&
-           !filling;
+    return subs.empty() && catching.empty() && waiting.empty() && !loading && !fetching && !filling;
   }
 };
 

@@ -25,9 +25,9 @@ class history {
   virtual void head(std::string name,
                     std::function<void(storage::result<storage::channel_info>)> done) = 0;
   // The current incarnations of those of `names` that have any message.
-  virtual void heads(std::vector<std::string> names,
-                     std::function<void(storage::result<std::vector<storage::channel_info>>)>
-                         done) = 0;
+  virtual void heads(
+      std::vector<std::string> names,
+      std::function<void(storage::result<std::vector<storage::channel_info>>)> done) = 0;
 
   // Whether there is a cache to read and write at all.
   virtual bool cached() const = 0;

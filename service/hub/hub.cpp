@@ -10,10 +10,10 @@ hub::hub(post_fn strand, post_after_fn timer, post_home_fn home, history& histor
          hub_limits limits)
     : strand_(std::move(strand)),
       timer_(timer),
-      post_home_(std::move(home)),
       history_(history),
       limits_(limits),
-      catch_up_(channels_, history_, counters_, std::move(timer), limits.page_messages) {}
+      fanout_(std::move(home), limits.homes, limits.coalesce),
+      catch_up_(channels_, history_, fanout_, counters_, std::move(timer), limits.page_messages) {}
 
 // ---- public entry points: post to the strand ----
 
@@ -101,8 +101,7 @@ void hub::reread_heads(std::uint64_t generation) {
   for (const auto& [name, st] : channels_)
     if (!st.loading) names.push_back(name);
   if (names.empty()) return;
-  history_.heads(names, [this, generation](
-                            storage::result<std::vector<storage::channel_info>> r) {
+  history_.heads(names, [this, generation](storage::result<std::vector<storage::channel_info>> r) {
     if (generation != heads_generation_) return;
     if (!r) {
       const auto delay = heads_retry_.next();
@@ -220,12 +219,12 @@ void hub::new_incarnation(channel_state& st, const std::string& name,
   st.ring.clear();
   st.ring_bytes = 0;
   if (old_id == 0) return;  // subscribers saw no history: nothing to reset
-  send_unsent(st);          // the old incarnation's last messages go before the reset
+  // The old incarnation's last frames are in the fan-out's FIFO ahead of the reset.
   if (history_.cached()) history_.forget(old_id);
   for (auto& [id, who] : st.subs) {
     if (auto s = who.lock()) {
       counters_.resets.fetch_add(1, std::memory_order_relaxed);
-      s->deliver(id, batch_of({reset_frame(st, name, "epoch_changed", 0)}), pacing::none);
+      fanout_.deliver(s, id, batch_of({reset_frame(st, name, "epoch_changed", 0)}), pacing::none);
     }
   }
   catch_up_.restart(st, name);
@@ -236,10 +235,9 @@ void hub::fetch(const std::string& name) {
   if (st.fetching) return;
   st.fetching = true;
   counters_.fetches.fetch_add(1, std::memory_order_relaxed);
-  history_.read_log(st.id, st.head, st.target, limits_.fetch,
-                    [this, name, id = st.id](rows_result rows) {
-                      on_fetched(name, id, std::move(rows));
-                    });
+  history_.read_log(
+      st.id, st.head, st.target, limits_.fetch,
+      [this, name, id = st.id](rows_result rows) { on_fetched(name, id, std::move(rows)); });
 }
 
 void hub::on_fetched(const std::string& name, storage::channel_id id, rows_result rows) {
@@ -284,7 +282,8 @@ void hub::on_fetched(const std::string& name, storage::channel_id id, rows_resul
     for (auto& [sid, who] : st.subs) {
       if (auto s = who.lock()) {
         counters_.resets.fetch_add(1, std::memory_order_relaxed);
-        s->deliver(sid, batch_of({reset_frame(st, name, "truncated", after)}), pacing::none);
+        fanout_.deliver(s, sid, batch_of({reset_frame(st, name, "truncated", after)}),
+                        pacing::none);
       }
     }
   }
@@ -315,7 +314,7 @@ void hub::apply(channel_state& st, const std::string& name,
   for (const auto& m : fresh) {
     counters_.delivery_lag_seconds.observe(static_cast<double>(now_us - m.ts_us) / 1e6);
   }
-  fan_out(st, name, std::move(frames));
+  fan_out(st, std::move(frames));
 }
 
 void hub::remember(channel_state& st, const frame_ptr& f) {
@@ -328,57 +327,10 @@ void hub::remember(channel_state& st, const frame_ptr& f) {
   }
 }
 
-void hub::fan_out(channel_state& st, const std::string& name, std::vector<frame_ptr> frames) {
-  if (limits_.coalesce.count() == 0) {
-    st.unsent = std::move(frames);
-    return send_unsent(st);
-  }
-  if (st.unsent.empty()) unsent_channels_.push_back(name);
-  st.unsent.insert(st.unsent.end(), std::make_move_iterator(frames.begin()),
-                   std::make_move_iterator(frames.end()));
-  if (send_armed_) return;
-  send_armed_ = true;
-  timer_(limits_.coalesce, [this] { send_all_unsent(); });
-}
-
-void hub::send_all_unsent() {
-  send_armed_ = false;
-  for (const auto& name : unsent_channels_) {
-    if (auto* st = channels_.find(name)) send_unsent(*st);
-  }
-  unsent_channels_.clear();
-}
-
-void hub::send_unsent(channel_state& st) {
-  if (st.unsent.empty()) return;
-  const auto frames = batch_of(std::move(st.unsent));
-  st.unsent.clear();
-  // One post per I/O thread, not per subscriber: the thread then hands the
-  // frames to each of its connections in turn.
-  struct delivery {
-    std::shared_ptr<subscriber> who;
-    std::uint64_t id;
-  };
-  std::vector<std::vector<delivery>> by_home;
-  std::uint64_t n = 0;
-  for (auto it = st.subs.begin(); it != st.subs.end();) {
-    if (auto s = it->second.lock()) {
-      ++n;
-      const std::size_t h = s->home();
-      if (h >= by_home.size()) by_home.resize(h + 1);
-      by_home[h].push_back({std::move(s), it->first});
-      ++it;
-    } else {
-      it = st.subs.erase(it);
-    }
-  }
-  for (std::size_t h = 0; h < by_home.size(); ++h) {
-    if (by_home[h].empty()) continue;
-    post_home_(h, [list = std::move(by_home[h]), frames] {
-      for (const auto& d : list) d.who->deliver_here(d.id, frames);
-    });
-  }
-  counters_.deliveries.fetch_add(n * frames->size(), std::memory_order_relaxed);
+void hub::fan_out(channel_state& st, std::vector<frame_ptr> frames) {
+  const auto batch = batch_of(std::move(frames));
+  const std::uint64_t n = fanout_.send(st.subs, batch);
+  counters_.deliveries.fetch_add(n * batch->size(), std::memory_order_relaxed);
 }
 
 }  // namespace seqcast::hub

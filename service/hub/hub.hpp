@@ -13,6 +13,7 @@
 #include "hub/catch_up.hpp"
 #include "hub/channels.hpp"
 #include "hub/counters.hpp"
+#include "hub/fanout.hpp"
 #include "hub/history.hpp"
 #include "hub/subscriber.hpp"
 #include "types.hpp"
@@ -25,9 +26,10 @@ struct hub_limits {
   std::size_t ring_messages = 1024;  // recent encoded frames kept per channel
   std::size_t ring_bytes = 1 << 20;  // … and their bytes per channel
   storage::page_limit fetch{1000, 4 << 20};  // one live range read from PostgreSQL
-  // Live messages wait up to this long for more of their channel, so each
-  // connection gets them in one write: a write costs far more than a frame.
+  // How long live frames may wait for more while an I/O thread is loaded
+  // (fanout.hpp: never on a quiet one); 0: never.
   std::chrono::milliseconds coalesce{0};
+  std::size_t homes = 1;  // I/O threads (subscriber::home() is below it)
 };
 
 // Runs on its own strand (every public method posts there first; all are
@@ -50,8 +52,8 @@ class hub {
  public:
   using post_fn = std::function<void(std::function<void()>)>;
   using post_after_fn = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
-  // Runs a function on I/O thread `home` (see subscriber::home()).
-  using post_home_fn = std::function<void(std::size_t home, std::function<void()>)>;
+  // Runs a function on I/O thread `home` (see subscriber::home()) after a delay.
+  using post_home_fn = fanout::post_home_fn;
 
   // `history` calls back on `strand` and outlives the hub.
   hub(post_fn strand, post_after_fn timer, post_home_fn home, history& history,
@@ -98,23 +100,19 @@ class hub {
   void on_fetched(const std::string& name, storage::channel_id id, rows_result rows);
   void apply(channel_state& st, const std::string& name,
              std::vector<storage::stored_message>& rows);
-  // Hands frames to the live subscribers, now or at the end of the coalescing window.
-  void fan_out(channel_state& st, const std::string& name, std::vector<frame_ptr> frames);
-  void send_unsent(channel_state& st);
-  void send_all_unsent();
+  // Hands frames to the live subscribers (fanout.hpp).
+  void fan_out(channel_state& st, std::vector<frame_ptr> frames);
   void remember(channel_state& st, const frame_ptr& f);
 
   post_fn strand_;
   post_after_fn timer_;
-  post_home_fn post_home_;
   history& history_;
   hub_limits limits_;
   hub_counters counters_;
-  channel_table channels_;                    // on the strand only (counts: any thread)
-  catch_up catch_up_;                         // on the strand only
-  std::vector<std::string> unsent_channels_;  // channels with unsent frames
-  bool send_armed_ = false;                   // the coalescing timer runs
-  std::uint64_t heads_generation_ = 0;        // one re-read of heads per listener connect
+  fanout fanout_;                       // send() on the strand only
+  channel_table channels_;              // on the strand only (counts: any thread)
+  catch_up catch_up_;                   // on the strand only
+  std::uint64_t heads_generation_ = 0;  // one re-read of heads per listener connect
   util::backoff heads_retry_;
 };
 

@@ -26,19 +26,18 @@ void storage_history::heads(
 }
 
 void storage_history::read_cache(storage::channel_id id, storage::seq_t after, storage::seq_t to,
-                                 storage::page_limit limit,
-                                 std::function<void(rows_result)> done) {
+                                 storage::page_limit limit, std::function<void(rows_result)> done) {
   // RocksDB scans run on the pool too, off the I/O threads and the hub strand.
-  off_strand([this, id, after, to, limit](storage::pg_reader&) {
-    return cache_->read(id, after, to, limit);
-  }, std::move(done));
+  off_strand([this, id, after, to,
+              limit](storage::pg_reader&) { return cache_->read(id, after, to, limit); },
+             std::move(done));
 }
 
 void storage_history::read_log(storage::channel_id id, storage::seq_t after, storage::seq_t to,
                                storage::page_limit limit, std::function<void(rows_result)> done) {
-  off_strand([id, after, to, limit](storage::pg_reader& db) {
-    return db.read_range(id, after, to, limit);
-  }, std::move(done));
+  off_strand([id, after, to,
+              limit](storage::pg_reader& db) { return db.read_range(id, after, to, limit); },
+             std::move(done));
 }
 
 void storage_history::remember(storage::channel_id id,

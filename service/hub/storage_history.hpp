@@ -20,9 +20,9 @@ class storage_history final : public history {
 
   void head(std::string name,
             std::function<void(storage::result<storage::channel_info>)> done) override;
-  void heads(std::vector<std::string> names,
-             std::function<void(storage::result<std::vector<storage::channel_info>>)> done)
-      override;
+  void heads(
+      std::vector<std::string> names,
+      std::function<void(storage::result<std::vector<storage::channel_info>>)> done) override;
   bool cached() const override { return cache_ != nullptr; }
   void read_cache(storage::channel_id id, storage::seq_t after, storage::seq_t to,
                   storage::page_limit limit, std::function<void(rows_result)> done) override;

@@ -57,21 +57,19 @@ enum class pacing {
   caught_up,  // the subscription is live from now on: its grant, if any, is released
 };
 
-// Implemented by WebSocket and SSE sessions.
+// Implemented by WebSocket and SSE sessions. The hub reaches them only through
+// hub/fanout.hpp, which calls these on the connection's own I/O thread.
 class subscriber {
  public:
   virtual ~subscriber() = default;
 
-  // Hands over frames of subscription `subscription_id`, in order: first its
-  // `subscribed` (or an error), maybe a `reset`, then messages in seq order.
-  // Called on the hub strand; an implementation only posts to its own thread,
-  // never blocks.
-  virtual void deliver(std::uint64_t subscription_id, frame_batch frames, pacing p) = 0;
-
-  // The I/O thread this connection lives on, and live frames handed over on
-  // that thread (the hub posts once per thread, not once per connection).
+  // The I/O thread this connection lives on (fixed for its life).
   virtual std::size_t home() const = 0;
-  virtual void deliver_here(std::uint64_t subscription_id, const frame_batch& frames) = 0;
+  // Frames of subscription `subscription_id`, in hub order: first its `subscribed`
+  // (or an error), maybe a `reset`, then messages in seq order. Only queues:
+  // flush_here, called once per pass after every deliver_here of it, writes.
+  virtual void deliver_here(std::uint64_t subscription_id, const frame_batch& frames, pacing p) = 0;
+  virtual void flush_here() = 0;
 };
 
 }  // namespace seqcast::hub

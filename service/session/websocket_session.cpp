@@ -57,7 +57,7 @@ hub::frame_ptr own_frame(std::string payload, std::optional<opcode> op = opcode:
 }
 
 // Runs on its own strand; kept alive by its pending handlers. The hub holds
-// only weak references and reaches it through deliver(), which posts.
+// only weak references and reaches it through hub/fanout.hpp, on this thread.
 class websocket_session final : public std::enable_shared_from_this<websocket_session>,
                                 public hub::subscriber,
                                 public drain::drainable,
@@ -93,16 +93,13 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
                    early = std::move(early)]() mutable { self->start(key, std::move(early)); });
   }
 
-  void deliver(std::uint64_t subscription_id, hub::frame_batch frames, hub::pacing p) override {
-    net::post(socket_.get_executor(),
-              [self = shared_from_this(), subscription_id, frames = std::move(frames), p] {
-                self->on_deliver(subscription_id, *frames, p);
-              });
-  }
-
   std::size_t home() const override { return home_; }
-  void deliver_here(std::uint64_t subscription_id, const hub::frame_batch& frames) override {
-    on_deliver(subscription_id, *frames, hub::pacing::none);
+  void deliver_here(std::uint64_t subscription_id, const hub::frame_batch& frames,
+                    hub::pacing p) override {
+    on_deliver(subscription_id, *frames, p);
+  }
+  void flush_here() override {
+    if (std::exchange(flush_due_, false)) flush();
   }
 
   void reconnect(std::int64_t within_ms) override {
@@ -315,6 +312,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
 
   // ---- delivering -----------------------------------------------------------
 
+  // Queues; flush_here (once per fan-out pass) writes.
   void on_deliver(std::uint64_t id, const std::vector<hub::frame_ptr>& frames, hub::pacing p) {
     if (state_ != state::open) return;
     auto it = subs_.find(id);
@@ -328,12 +326,13 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
       }
       if (!face_->deliver(sub, f, *this)) {
         drop(id);
-        return flush();
+        flush_due_ = true;
+        return;
       }
     }
     if (p == hub::pacing::caught_up) face_->caught_up(sub, *this);
     credit_.on_delivery(id, p);
-    flush();
+    flush_due_ = true;
   }
 
   // Grants the next replay pages once the queue has drained enough: a long
@@ -446,6 +445,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   std::size_t front_sent_ = 0;  // bytes of the queue's first frame already written
   state state_ = state::open;
   bool write_blocked_ = false;  // waiting for the socket to take more
+  bool flush_due_ = false;      // frames queued by deliver_here, not yet written
   bool peer_closed_ = false;    // the client's close frame has arrived
   clock::time_point last_heard_;
   clock::time_point blocked_since_;

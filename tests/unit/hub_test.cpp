@@ -20,13 +20,11 @@ struct delivery {
 
 class fake_subscriber : public subscriber {
  public:
-  void deliver(std::uint64_t id, frame_batch frames, pacing p) override {
+  std::size_t home() const override { return 0; }
+  void deliver_here(std::uint64_t id, const frame_batch& frames, pacing p) override {
     got.push_back({id, *frames, p});
   }
-  std::size_t home() const override { return 0; }
-  void deliver_here(std::uint64_t id, const frame_batch& frames) override {
-    got.push_back({id, *frames, pacing::none});
-  }
+  void flush_here() override {}
 
   std::vector<storage::seq_t> seqs() const {
     std::vector<storage::seq_t> out;
@@ -59,7 +57,11 @@ class HubTest : public ::testing::Test {
              [this](std::chrono::milliseconds d, std::function<void()> f) {
                ex_.post_after(d, std::move(f));
              },
-             [](std::size_t, std::function<void()> f) { f(); }, history_, limits()) {}
+             [this](std::size_t, std::chrono::milliseconds d, std::function<void()> f) {
+               if (d.count() > 0) return ex_.post_after(d, std::move(f));
+               ex_.post(std::move(f));
+             },
+             history_, limits()) {}
 
   static hub_limits limits() {
     hub_limits l;
