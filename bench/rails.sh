@@ -10,7 +10,8 @@
 # seqcast's /cable), which takes each delivery's latency from sent_us: broadcast
 # call to frame received.
 #
-#   bench/rails.sh              both scenarios, RUNS (default 2) times each
+#   bench/rails.sh              every scenario, RUNS (default 2) times each
+#     trickle: 10 subscribers of one stream, 10 broadcasts/s from one thread
 #     quiet:  SUBS (100) subscribers of one stream, 100 broadcasts/s from one thread
 #     busy:   10 subscribers, THREADS (8) threads broadcasting as fast as they return
 #
@@ -122,6 +123,7 @@ PY
 
 for r in $(seq 1 "$runs"); do
   for mode in pg http outbox; do
+    run "$mode" trickle "$r" 10 THREADS=1 RATE=10
     run "$mode" quiet "$r" "$subs" THREADS=1 RATE=100
     run "$mode" busy "$r" 10 THREADS="$threads" RATE=0
   done
@@ -135,7 +137,7 @@ print(f"machine: {sys.argv[2]} cores, {sys.argv[3]}; commit {sys.argv[4]}; comma
 print("| adapter | scenario | broadcasts/s | delivered | p50 ms | p99 ms | server CPU s | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 names = {"pg": "Action Cable postgresql (puma)", "http": "seqcast http", "outbox": "seqcast outbox"}
-for scenario in ("quiet", "busy"):
+for scenario in ("trickle", "quiet", "busy"):
     for mode in ("pg", "http", "outbox"):
         rs = [x for x in rows if x["mode"] == mode and x["scenario"] == scenario]
         if not rs: continue
