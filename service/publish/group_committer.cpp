@@ -70,18 +70,20 @@ void group_committer::run() {
   using clock = std::chrono::steady_clock;
   util::backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
   clock::time_point retry_at{};
+  clock::time_point outbox_looked{};  // the last commit that looked at the outbox
   std::size_t last_batch = 0;
   for (;;) {
     std::deque<pending> batch;
     bool move_outbox = false;
     {
       std::unique_lock lock(mutex_);
-      if (!cv_.wait_for(lock, limits_.outbox_poll,
-                        [&] { return stopping_ || !queue_.empty() || outbox_due_; })) {
-        outbox_due_ = true;
-      }
+      cv_.wait_for(lock, limits_.outbox_poll,
+                   [&] { return stopping_ || !queue_.empty() || outbox_due_; });
       if (stopping_ && queue_.empty()) return;
+      // Also when busy publishing: the poll is a time since the last look, not an idle wait.
+      if (clock::now() - outbox_looked >= limits_.outbox_poll) outbox_due_ = true;
       move_outbox = std::exchange(outbox_due_, false);
+      if (move_outbox) outbox_looked = clock::now();
       // Under concurrency a commit answers a group whose members publish
       // again within a round trip; without this wait they would trickle into
       // the next commit while it is already under way and split into two
