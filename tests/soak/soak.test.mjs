@@ -13,8 +13,13 @@ const SHORT_SEED = 20261205;
 const SHORT_SECONDS = Number(process.env.SEQCAST_SOAK_SECONDS ?? 45);
 
 // seed -> seconds of faults; each one found a hole that has since been closed
-// (docs/reliability.md says which).
-const REGRESSION_SEEDS = [];
+// (docs/reliability.md says which). Those longer than two minutes run only with
+// SEQCAST_SOAK_REGRESSIONS=all (CI has a time budget).
+const REGRESSION_SEEDS = [
+  // An SSE subscriber that gave up on a paused, silent response read that
+  // response's buffered events after its new connection's (a harness bug).
+  [20261206, 415],
+];
 
 function soakCase(seed, seconds) {
   test(`soak seed ${seed}, ${seconds} s of faults: nothing lost, every subscriber at the head`, { timeout: (seconds + 180) * 1000 }, async () => {
@@ -25,6 +30,9 @@ function soakCase(seed, seconds) {
 }
 
 soakCase(SHORT_SEED, SHORT_SECONDS);
-if (process.env.SEQCAST_SOAK_REGRESSIONS !== "0") {
-  for (const [seed, seconds] of REGRESSION_SEEDS) soakCase(seed, seconds);
+const regressions = process.env.SEQCAST_SOAK_REGRESSIONS;
+if (regressions !== "0") {
+  for (const [seed, seconds] of REGRESSION_SEEDS) {
+    if (seconds <= 120 || regressions === "all") soakCase(seed, seconds);
+  }
 }

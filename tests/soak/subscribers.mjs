@@ -372,6 +372,9 @@ export class SseSubscriber extends ReconnectingSubscriber {
         let buffer = "";
         let event = { type: "message", id: null, data: [] };
         res.on("data", (chunk) => {
+          // A response this subscriber gave up on (silence while paused) may still
+          // emit what it had buffered when the pause ends: not this connection's.
+          if (done) return;
           arm();
           buffer += chunk;
           let nl;
