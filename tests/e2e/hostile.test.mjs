@@ -327,9 +327,13 @@ describe("5/6 Hostile input against one node, while a good client keeps receivin
     const N = 10_000;
     const first = ws.frames.length;
     for (let i = 0; i < N; i++) ws.send({ op: "subscribe", channel: `many.${i}` });
+    // The refusals come from the connection at once, the `subscribed` answers from the
+    // hub once each head is read: wait for all of them, not for a pong.
+    const answersOf = () => ws.frames.slice(first).filter((f) => f.type === "subscribed" || f.type === "error");
+    await waitFor(() => answersOf().length >= N, { timeoutMs: 120_000, what: `${N} answers` });
     ws.send({ op: "ping" });
     await ws.next((f) => f.type === "pong", 120_000);
-    const answers = ws.frames.slice(first).filter((f) => f.type === "subscribed" || f.type === "error");
+    const answers = answersOf();
     const subscribed = answers.filter((f) => f.type === "subscribed");
     const refused = answers.filter((f) => f.type === "error");
     assert.equal(answers.length, N, "one answer per subscribe");
