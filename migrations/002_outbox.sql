@@ -18,6 +18,11 @@
 -- schema's channel, with the payload "outbox". Both the lock and the NOTIFY are held
 -- through the commit's flush: transactions that publish commit one at a time, as
 -- with Action Cable's PostgreSQL adapter (its NOTIFY takes the same lock).
+--
+-- The functions run with their owner's rights (SECURITY DEFINER), so that an
+-- application role needs only USAGE on the schema; their search_path is the schema
+-- then pg_temp, named last (set at the end of this file), so that no caller's
+-- temporary table or sequence can stand in for ours.
 
 -- Limits the database's own code checks: nodes write theirs at start.
 CREATE TABLE settings (
@@ -77,6 +82,14 @@ BEGIN
   END IF;
   INSERT INTO outbox (channel, payload, idempotency_key)
   VALUES (publish.channel, publish.payload, publish.idempotency_key);
+  -- With SET CONSTRAINTS ALL IMMEDIATE the ticket trigger fires now, not at commit,
+  -- and its lock would then be held for the rest of the transaction: every other
+  -- publishing transaction would wait on it (or deadlock with it).
+  IF split_part(current_setting('seqcast.outbox_' || current_schema(), true), ':', 1)
+     = txid_current()::text THEN
+    RAISE EXCEPTION 'seqcast.publish needs its trigger deferred to the commit: do not SET CONSTRAINTS ALL IMMEDIATE in a transaction that publishes'
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
 END;
 $$;
 
@@ -108,3 +121,14 @@ $$;
 
 CREATE CONSTRAINT TRIGGER outbox_ticket AFTER INSERT ON outbox
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_ticket();
+
+-- The search_path both functions run with: this schema, then pg_temp explicitly and
+-- last (left implicit, pg_temp would be searched first).
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION publish(text, text, text) SET search_path = %I, pg_temp',
+                 current_schema());
+  EXECUTE format('ALTER FUNCTION outbox_ticket() SET search_path = %I, pg_temp',
+                 current_schema());
+END;
+$$;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <optional>
 
 namespace seqcast::storage {
@@ -62,6 +63,19 @@ std::optional<std::pair<std::size_t, std::size_t>> conninfo_param(std::string_vi
   }
 }
 
+// For a URI's query: everything but unreserved characters percent-encoded.
+std::string percent_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool valid_schema_name(std::string_view name) {
@@ -75,7 +89,11 @@ bool valid_schema_name(std::string_view name) {
   return true;
 }
 
-std::string connection_string(const database& db) {
+namespace {
+
+// `env_options`: PGOPTIONS, put before the schema's search_path when the URL has no
+// options of its own (those win over PGOPTIONS in libpq, and are kept).
+std::string with_settings(const database& db, std::string_view env_options) {
   std::string out = db.url;
   const bool uri = is_uri(out);
   auto has = [&](std::string_view key) {
@@ -103,7 +121,9 @@ std::string connection_string(const database& db) {
     if (auto v = uri_param(out, "options")) {
       out.insert(v->second, "%20-csearch_path%3D" + db.schema);
     } else {
-      add("options", "-csearch_path%3D" + db.schema);
+      add("options",
+          percent_encode(env_options.empty() ? setting
+                                             : fmt::format("{} {}", env_options, setting)));
     }
   } else if (auto v = conninfo_param(out, "options")) {
     const auto [begin, end] = *v;
@@ -114,9 +134,25 @@ std::string connection_string(const database& db) {
       out.replace(begin, end - begin, fmt::format("'{} {}'", given, setting));
     }
   } else {
-    out += fmt::format(" options='{}'", setting);
+    std::string value = env_options.empty() ? setting : fmt::format("{} {}", env_options, setting);
+    std::string quoted;
+    for (char c : value) {
+      if (c == '\'' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    out += fmt::format(" options='{}'", quoted);
   }
   return out;
+}
+
+}  // namespace
+
+std::string connection_string(const database& db) {
+  // An `options` of ours replaces any PGOPTIONS libpq would have read from the
+  // environment: keep them in front of the schema's.
+  const char* env = std::getenv("PGOPTIONS");
+  if (env == nullptr || *env == '\0') return with_settings(db, "");
+  return with_settings(db, env);
 }
 
 }  // namespace seqcast::storage

@@ -67,7 +67,14 @@ migration_report migrate(const database& db, const std::vector<embedded_file>& f
   const int latest = latest_version(files);
   pqxx::nontransaction(*conn).exec(fmt::format("SELECT pg_advisory_lock({})", migration_lock_key));
   migration_report report;
-  pqxx::nontransaction(*conn).exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", db.schema));
+  // CREATE SCHEMA IF NOT EXISTS needs the right to create schemas even when it
+  // exists: a role that was only given its schema must not need it.
+  if (!pqxx::nontransaction(*conn)
+           .exec_params1("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                         db.schema)[0]
+           .as<bool>()) {
+    pqxx::nontransaction(*conn).exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", db.schema));
+  }
   report.moved_from_public = move_from_public(*conn, db.schema);
   pqxx::nontransaction(*conn).exec(
       "CREATE TABLE IF NOT EXISTS seqcast_migrations (version integer PRIMARY KEY, "

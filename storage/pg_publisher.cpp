@@ -47,7 +47,15 @@ void prepare_statements(pqxx::connection& c) {
             "v.key FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) "
             "AS v(cid, seq, us, payload, key)");
   c.prepare("notify", "SELECT pg_notify($1, $2)");
-  c.prepare("outbox_peek", "SELECT id, channel FROM outbox ORDER BY ticket, id LIMIT $1");
+  // At most $1 rows and, past the first, $2 bytes of payload: a move of big rows
+  // must stay far below the statement timeout, or it would fail for good.
+  c.prepare(
+      "outbox_peek",
+      "SELECT id, channel FROM ("
+      " SELECT id, channel, ticket, octet_length(payload) AS len,"
+      " sum(octet_length(payload)) OVER (ORDER BY ticket, id) AS upto"
+      " FROM (SELECT id, channel, ticket, payload FROM outbox ORDER BY ticket, id LIMIT $1) AS o"
+      ") AS p WHERE upto = len OR upto <= $2 ORDER BY ticket, id");
   c.prepare("outbox_lock",
             "SELECT pg_try_advisory_xact_lock(hashtext('seqcast outbox mover ' || "
             "current_schema()))");
@@ -100,7 +108,10 @@ std::optional<error> pg_publisher::ensure_connected() {
   if (impl_->conn && impl_->conn->is_open()) return std::nullopt;
   try {
     impl_->conn = open_connection(impl_->db);
-    pqxx::nontransaction(*impl_->conn).exec("SET statement_timeout = '10s'");
+    // A writer cut off in the middle of a transaction must not leave the server
+    // holding its locks (channel rows, the outbox mover's) until TCP gives up.
+    pqxx::nontransaction(*impl_->conn)
+        .exec("SET statement_timeout = '10s'; SET idle_in_transaction_session_timeout = '30s'");
     prepare_statements(*impl_->conn);
     return std::nullopt;
   } catch (...) {
@@ -110,6 +121,9 @@ std::optional<error> pg_publisher::ensure_connected() {
 }
 
 void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
+  // Bounded: past the limit the cache starts over (before looking for what is
+  // missing, so that every name of this batch is resolved below).
+  if (ids.size() > max_cached_ids) ids.clear();
   text_array missing;
   bool any = false;
   for (const auto& n : names) {
@@ -119,7 +133,6 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
     }
   }
   if (!any) return;
-  if (ids.size() > max_cached_ids) ids.clear();
   // Committed on its own: a channel row without messages is invisible to
   // readers (last_seq 0 reads as "no channel"), and committing it here keeps
   // the publishing transaction's locks to rows that already exist.
@@ -140,7 +153,8 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
   std::vector<std::int64_t> peeked;
   std::set<std::string> all_names;
   if (move_outbox) {
-    for (const auto& row : pqxx::nontransaction(*conn).exec_prepared("outbox_peek", outbox_page)) {
+    for (const auto& row :
+         pqxx::nontransaction(*conn).exec_prepared("outbox_peek", outbox_page, outbox_page_bytes)) {
       peeked.push_back(row[0].as<std::int64_t>());
       all_names.insert(row[1].as<std::string>());
     }
@@ -302,7 +316,8 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
   tx.commit();
 
   out.outbox_moved = moved.size();
-  out.outbox_more = moved.size() == outbox_page;
+  // A full page, by count or by bytes: look again at once (an empty look ends it).
+  out.outbox_more = !moved.empty() && moved.size() == peeked.size();
   out.committed.reserve(new_rows.size());
   for (std::size_t n = 0; n < new_rows.size(); ++n) {
     auto& it = reqs[new_rows[n].first]->items[new_rows[n].second];

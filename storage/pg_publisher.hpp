@@ -32,8 +32,9 @@ struct batch_outcome {
                                              // another payload: dropped, not published
 };
 
-// Outbox rows one commit moves at most.
+// Outbox rows one commit moves at most, and their payload bytes (past the first row).
 inline constexpr std::size_t outbox_page = 500;
+inline constexpr std::size_t outbox_page_bytes = 8 << 20;
 
 // Owns one PostgreSQL connection; not thread-safe: one writer thread calls it.
 //
@@ -47,7 +48,8 @@ inline constexpr std::size_t outbox_page = 500;
 //
 // With `move_outbox`, the same transaction also moves committed outbox rows
 // (transactional publishes, migrations/002_outbox.sql) into the log, ahead of the
-// batch (they committed first): up to outbox_page of them, in commit order, each
+// batch (they committed first): up to outbox_page of them (and outbox_page_bytes of
+// payload past the first), in commit order, each
 // as a request of its own, deleted from the outbox in that transaction — so each
 // is published exactly once. Only one node moves at a time (an advisory lock
 // taken with the transaction): when another holds it, this commit moves none.

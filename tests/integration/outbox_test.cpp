@@ -233,5 +233,94 @@ TEST(Outbox, BadInputRaisesWithTheApisErrorCode) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM outbox"), "2");
 }
 
+TEST(Outbox, ACallersTemporaryTablesCannotStandInForOurs) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  db.scalar(
+      "CREATE ROLE outbox_app_role NOLOGIN; GRANT USAGE ON SCHEMA seqcast TO "
+      "outbox_app_role; SELECT 1",
+      "public");
+  auto app = app_connection(db);
+  {
+    pqxx::work tx(*app);
+    tx.exec("SET ROLE outbox_app_role");
+    // Same names as ours, first on an unqualified search: a temporary table and sequence.
+    tx.exec(
+        "CREATE TEMP TABLE outbox (id int, channel text, payload text, "
+        "idempotency_key text, ticket bigint)");
+    tx.exec("CREATE TEMP TABLE settings (name text, value text)");
+    tx.exec("INSERT INTO pg_temp.settings VALUES ('max_payload_bytes', '100000000')");
+    tx.exec("SELECT seqcast.publish('room:1', '\"mine\"')");
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_temp.outbox")[0][0].as<int>(), 0);
+    tx.commit();
+  }
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM outbox WHERE ticket IS NOT NULL"), "1");
+  db.scalar("DROP OWNED BY outbox_app_role; DROP ROLE outbox_app_role; SELECT 1", "public");
+}
+
+TEST(Outbox, BigRowsMoveInPagesBoundedByBytes) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  apply_settings(db.database(), 2 << 20);
+  auto app = app_connection(db);
+  constexpr int rows = 24;  // 24 MiB in all: 3 pages of at most 8 MiB
+  {
+    pqxx::work tx(*app);
+    for (int i = 0; i < rows; ++i) {
+      tx.exec_params("SELECT seqcast.publish('big', $1)",
+                     "\"" + std::string((1 << 20) - 2, static_cast<char>('a' + i)) + "\"");
+    }
+    tx.commit();
+  }
+  pg_publisher mover(db.database());
+  std::size_t moved = 0, commits = 0;
+  for (;;) {
+    std::vector<publish_request> none;
+    auto out = mover.commit(none, {}, true);
+    ASSERT_FALSE(out.failure) << out.failure->message;
+    EXPECT_LE(out.outbox_moved, 9u) << "a page holds at most 8 MiB past its first row";
+    moved += out.outbox_moved;
+    ++commits;
+    if (!out.outbox_more) break;
+  }
+  EXPECT_EQ(moved, static_cast<std::size_t>(rows));
+  EXPECT_GE(commits, 3u);
+  const auto log = log_of(db, "big");
+  ASSERT_EQ(log.size(), static_cast<std::size_t>(rows));
+  for (int i = 0; i < rows; ++i) EXPECT_EQ(log[i][1], static_cast<char>('a' + i));
+}
+
+TEST(Outbox, PublishRefusesImmediateConstraints) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  auto app = app_connection(db);
+  pqxx::work tx(*app);
+  tx.exec("SET CONSTRAINTS ALL IMMEDIATE");
+  try {
+    tx.exec("SELECT seqcast.publish('room:1', '1')");
+    FAIL() << "publish under SET CONSTRAINTS ALL IMMEDIATE was accepted";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("SET CONSTRAINTS ALL IMMEDIATE"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Schema, AnOwnerOfItsSchemaMigratesWithoutTheRightToCreateSchemas) {
+  test::temp_database db(false);
+  SEQCAST_REQUIRE_DATABASE(db);
+  db.scalar(
+      "CREATE ROLE seqcast_owner_role LOGIN; CREATE SCHEMA owned AUTHORIZATION "
+      "seqcast_owner_role; REVOKE CREATE ON DATABASE " +
+          db.scalar("SELECT current_database()", "public") + " FROM PUBLIC; SELECT 1",
+      "public");
+  std::string url = db.url();
+  url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, "seqcast_owner_role");
+  const database owned{url, "owned"};
+  EXPECT_NO_THROW(migrate(owned));
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM owned.seqcast_migrations", "public"),
+            std::to_string(latest_version(builtin_migrations())));
+  db.scalar("DROP SCHEMA owned CASCADE; DROP ROLE seqcast_owner_role; SELECT 1", "public");
+}
+
 }  // namespace
 }  // namespace seqcast::storage

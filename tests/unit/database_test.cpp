@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,18 @@ TEST(Database, KeyValueConninfo) {
   // A password that merely contains "options" is not the options parameter.
   EXPECT_EQ(connection_string({given + "password=options=x", "s"}),
             given + "password=options=x options='-csearch_path=s'");
+}
+
+TEST(Database, PgoptionsFromTheEnvironmentAreKept) {
+  ::setenv("PGOPTIONS", "-c statement_timeout=5s", 1);
+  const auto uri =
+      connection_string({"postgresql://h/db?connect_timeout=1&keepalives_idle=1&"
+                         "keepalives_interval=1&keepalives_count=1&application_name=a",
+                         "s"});
+  const auto kv = connection_string({"host=h", "s"});
+  ::unsetenv("PGOPTIONS");
+  EXPECT_TRUE(uri.ends_with("&options=-c%20statement_timeout%3D5s%20-csearch_path%3Ds")) << uri;
+  EXPECT_TRUE(kv.ends_with(" options='-c statement_timeout=5s -csearch_path=s'")) << kv;
 }
 
 }  // namespace
