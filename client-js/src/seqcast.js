@@ -526,7 +526,8 @@ export class Seqcast extends Emitter {
     );
     this._store = new PositionStore(options.storage, (info) => this._reportError(info));
     this._subs = new Map();
-    this._pendingSigned = []; // signed subscribes not yet answered, oldest first
+    this._signedInFlight = null; // {sub, channel}: the one signed subscribe awaiting its answer
+    this._signedWaiting = []; // signed subscribes to send after it, oldest first
     this._state = "connecting";
     this._transport = null;
     this._transportId = 0; // id of the current attempt; any other id is stale
@@ -591,11 +592,23 @@ export class Seqcast extends Emitter {
     return sub;
   }
 
-  // A signed subscribe's error names no channel (the server could not verify one):
-  // errors come back in the order the subscribes went out, so the oldest pending is it.
+  // A signed subscribe's error names no channel (the server could not verify one), and
+  // the server answers a refusal at once but an acceptance only once the channel's head
+  // is read: so one signed subscribe at a time is in flight, and an error that names no
+  // channel is its answer.
   _sendSubscribe(sub) {
-    if (sub._signedName) this._pendingSigned.push(sub);
+    if (!sub._signedName) return this._send(sub._subscribeFrame());
+    if (this._signedInFlight) return this._signedWaiting.push(sub);
+    this._signedInFlight = { sub, channel: sub.channel };
     this._send(sub._subscribeFrame());
+  }
+
+  _signedAnswered() {
+    this._signedInFlight = null;
+    while (this._signedWaiting.length > 0 && !this._signedInFlight) {
+      const next = this._signedWaiting.shift();
+      if (this._subs.get(next.channel) === next && this._state !== "closed") this._sendSubscribe(next);
+    }
   }
 
   /** Closes the connection for good: no reconnect, no timers, no listeners left behind. */
@@ -741,10 +754,8 @@ export class Seqcast extends Emitter {
       case "welcome":
         return this._onWelcome(frame);
       case "subscribed":
-        return this._route(frame, (sub) => {
-          this._pendingSigned = this._pendingSigned.filter((p) => p !== sub);
-          sub._onSubscribed(frame);
-        });
+        if (this._signedInFlight?.channel === frame.channel) this._signedAnswered();
+        return this._route(frame, (sub) => sub._onSubscribed(frame));
       case "message":
         return this._route(frame, (sub) => sub._onMessage(frame));
       case "reset":
@@ -766,7 +777,8 @@ export class Seqcast extends Emitter {
     this._watchdogMs = Number.isFinite(heartbeat) && heartbeat > 0 ? 2 * heartbeat * 1000 : 0;
     this._armWatchdog();
     this._attempt = 0;
-    this._pendingSigned = [];
+    this._signedInFlight = null;
+    this._signedWaiting = [];
     for (const sub of this._subs.values()) this._sendSubscribe(sub);
     this._setState("open");
   }
@@ -779,9 +791,11 @@ export class Seqcast extends Emitter {
 
   _onServerError(frame) {
     let sub = typeof frame.channel === "string" ? this._subs.get(frame.channel) : undefined;
-    if (!sub && frame.channel === undefined && this._pendingSigned.length > 0) {
-      sub = this._pendingSigned.shift();
-      if (this._subs.get(sub.channel) !== sub) sub = undefined;
+    if (!sub && frame.channel === undefined && this._signedInFlight) {
+      sub = this._signedInFlight.sub;
+      this._signedAnswered();
+      if (this._subs.get(sub.channel) !== sub) return; // unsubscribed meanwhile
+      return sub._onError(frame);
     }
     if (sub) return sub._onError(frame);
     const { type, ...info } = frame;
@@ -1129,8 +1143,18 @@ function dispatchToTurbo(element, html) {
   } finally {
     document.removeEventListener("turbo:before-stream-render", capture);
   }
-  return rendered.length > 0 ? Promise.all(rendered) : undefined;
+  if (rendered.length === 0) return undefined;
+  // A render that never ends (a listener after ours replaced or cancelled it) must
+  // not hold the stored position back for the rest of the page's life.
+  let timer;
+  const gaveUp = new Promise((resolve) => {
+    timer = setTimeout(resolve, renderPatienceMs);
+  });
+  return Promise.race([Promise.all(rendered), gaveUp]).finally(() => clearTimeout(timer));
 }
+
+// How long the stored position waits for Turbo to render a message.
+const renderPatienceMs = 10_000;
 
 /**
  * Defines <turbo-cable-stream-source> over `consumer` (createConsumer's), for pages that

@@ -173,3 +173,25 @@ test("a throwing callback is reported as an error of the client, and the others 
   assert.deepEqual(seen, ["<p>1</p>"]);
   assert.deepEqual(errors, ["handler_error"]);
 });
+
+test("signed subscribes go one at a time, so a refusal (which names no channel) is never misread", async () => {
+  const { consumer, last } = await startConsumer();
+  const sc = consumer.client;
+  const verdicts = [];
+  const good = sc.subscribeSigned(signed("room:1"), () => {});
+  const bad = sc.subscribeSigned(signed("room:2", "cd".repeat(32)), () => {});
+  good.on("subscribed", () => verdicts.push("good subscribed"));
+  good.on("error", () => verdicts.push("good refused"));
+  bad.on("error", (e) => verdicts.push(`bad ${e.code}`));
+  assert.deepEqual(last().ops("subscribe"), [{ op: "subscribe", signed_stream_name: signed("room:1") }]);
+  last().receive({ type: "subscribed", channel: "room:1", epoch: "e1", head: 0 });
+  assert.deepEqual(last().ops("subscribe").at(-1), { op: "subscribe", signed_stream_name: signed("room:2", "cd".repeat(32)) });
+  last().receive({ type: "error", code: "forbidden", message: "the signature does not verify" });
+  assert.deepEqual(verdicts, ["good subscribed", "bad forbidden"]);
+  // After a reconnect they go out one at a time again, in order.
+  last().serverClose(1012);
+  clock.tick(60_000);
+  await settle();
+  last().welcome();
+  assert.deepEqual(last().ops("subscribe"), [{ op: "subscribe", signed_stream_name: signed("room:1"), since: 0, epoch: "e1" }]);
+});
