@@ -28,6 +28,7 @@
 #include "migrator.hpp"
 #include "node_identity.hpp"
 #include "node_state.hpp"
+#include "presence.hpp"
 #include "publish/group_committer.hpp"
 #include "retention.hpp"
 #include "rocksdb_replay_cache.hpp"
@@ -148,6 +149,9 @@ int serve(const config& cfg) {
     server.start(cfg.listen);
     // Before any request is served: the I/O threads run only below.
     self = make_node_identity(cfg, host_name(), server.port(), SEQCAST_VERSION, started_at_us);
+    presence here(pool, self, state);
+    util::ticker heartbeat(*ioc, presence::period, [&here] { here.tick(); });
+    heartbeat.start();
     util::ticker sampler(*ioc, metric_registry.interval(),
                          [&metric_registry] { metric_registry.sample(unix_us() / 1000); });
     sampler.start();
@@ -180,6 +184,7 @@ int serve(const config& cfg) {
       server.stop();
       listener.stop();
       trimmer.stop();
+      heartbeat.stop();
       sampler.stop();
       *exit_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       wait_for_answers();

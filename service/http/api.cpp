@@ -112,7 +112,7 @@ void api::handle(request req, respond_fn respond) {
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
     return respond(std::move(r));
   }
-  if (path == "/v1/admin/drain" || path == "/v1/stats") {
+  if (path == "/v1/admin/drain" || path == "/v1/stats" || path == "/v1/nodes") {
     const bool drain = path == "/v1/admin/drain";
     if (req.method != (drain ? "POST" : "GET")) {
       return respond(error_response(405, "method_not_allowed", drain ? "use POST" : "use GET"));
@@ -121,7 +121,12 @@ void api::handle(request req, respond_fn respond) {
       return respond(auth_error(v));
     }
     if (drain) return admin_drain(req, std::move(respond));
-    return stats(req, std::move(respond));
+    if (path == "/v1/stats") return stats(req, std::move(respond));
+    return nodes(req, std::move(respond));
+  }
+  if (path == "/v1/channels") {
+    if (req.method != "GET") return respond(error_response(405, "method_not_allowed", "use GET"));
+    return list_channels(req, std::move(respond));
   }
   if (path == "/v1/publish") {
     if (req.method != "POST") return respond(error_response(405, "method_not_allowed", "use POST"));

@@ -1,6 +1,6 @@
 // The REST API: routes plain requests to their handlers, one file per job —
-// publish_api.cpp, channels_api.cpp (info, delete), log_api.cpp, node_api.cpp
-// (health, metrics, stats, drain). Beast-free: http_session converts to and
+// publish_api.cpp, channels_api.cpp (info, delete, list), log_api.cpp, node_api.cpp
+// (health, metrics, stats, nodes, drain). Beast-free: http_session converts to and
 // from these structs.
 #pragma once
 
@@ -91,12 +91,14 @@ class api {
   // channels_api.cpp
   void channel_info(const std::string& channel, respond_fn respond);
   void delete_channel(const std::string& channel, respond_fn respond);
+  void list_channels(const request& req, respond_fn respond);
   // log_api.cpp
   void read_log(const std::string& channel, const request& req, respond_fn respond);
   // node_api.cpp
   response readiness() const;
   response prometheus() const;
   void stats(const request& req, respond_fn respond);
+  void nodes(const request& req, respond_fn respond);
   void admin_drain(const request& req, respond_fn respond);
 
   const config& cfg_;

@@ -1,8 +1,9 @@
 // The node itself: health, readiness, metrics (Prometheus text and JSON with a short
-// history), and the operator's drain.
+// history), the nodes sharing the database, and the operator's drain.
 #include <fmt/format.h>
 
 #include "http/api.hpp"
+#include "presence.hpp"
 #include "text/names.hpp"
 
 namespace seqcast::http {
@@ -42,6 +43,28 @@ void api::stats(const request&, respond_fn respond) {
   auto res = json_response(200, std::move(body));
   res.headers.emplace_back("Cache-Control", "no-store");
   respond(std::move(res));
+}
+
+void api::nodes(const request&, respond_fn respond) {
+  pool_.post([respond = std::move(respond)](storage::pg_reader& db) {
+    auto rows = db.nodes(presence::window_seconds);
+    if (!rows) return respond(storage_error_response(rows.err()));
+    std::string body = R"({"nodes":[)";
+    bool first = true;
+    for (const auto& n : rows.value()) {
+      body += fmt::format(
+          R"({}{{"name":{},"address":{},"version":{},"started_at":"{}","last_seen":"{}",)"
+          R"("connections":{{"websocket":{},"cable":{},"sse":{}}},"draining":{}}})",
+          first ? "" : ",", quoted(n.name), quoted(n.address), quoted(n.version),
+          text::rfc3339(n.started_at_us), text::rfc3339(n.last_seen_us), n.websocket, n.cable,
+          n.sse, n.draining);
+      first = false;
+    }
+    body += "]}";
+    auto res = json_response(200, std::move(body));
+    res.headers.emplace_back("Cache-Control", "no-store");
+    respond(std::move(res));
+  });
 }
 
 void api::admin_drain(const request& req, respond_fn respond) {
