@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -116,7 +118,15 @@ int replay(const command_line& cl) {
 
 int channels(const config& cfg) {
   storage::pg_reader db(cfg.database());
-  auto list = must(db.list_channels());
+  // Page by page in byte order of the names, as GET /v1/channels does.
+  std::vector<storage::channel_stats> list;
+  for (;;) {
+    auto page = must(db.list_channels("", list.empty() ? "" : list.back().info.name, 1000));
+    const bool last = page.size() < 1000;
+    list.insert(list.end(), std::make_move_iterator(page.begin()),
+                std::make_move_iterator(page.end()));
+    if (last) break;
+  }
   std::size_t width = 7;
   for (const auto& s : list) width = std::max(width, s.info.name.size());
   fmt::print("{:<{}}  {:<16}  {:>12}  {:>12}  {:>10}  {:>12}\n", "CHANNEL", width, "EPOCH",

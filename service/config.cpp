@@ -63,6 +63,13 @@ setting string_setting(std::string_view name, std::string_view help, std::string
           }};
 }
 
+// A string whose unset value stands for something worked out at start.
+setting derived_setting(std::string_view name, std::string_view help, std::string config::*field,
+                        std::string_view when_unset) {
+  return {name, help, [=](config& c, std::string_view v) { c.*field = std::string(v); },
+          [=](const config& c) { return (c.*field).empty() ? std::string(when_unset) : c.*field; }};
+}
+
 setting list_setting(std::string_view name, std::string_view help,
                      std::vector<std::string> config::*field, bool secret = false) {
   return {name, help, [=](config& c, std::string_view v) { c.*field = to_list(v); },
@@ -75,6 +82,14 @@ setting list_setting(std::string_view name, std::string_view help,
 const std::vector<setting>& settings() {
   static const std::vector<setting> all = {
       string_setting("listen", "host:port to serve HTTP, WebSocket and SSE on", &config::listen),
+      derived_setting("node_name",
+                      "this node's name in GET /v1/nodes and the console; unique among the "
+                      "nodes sharing a database (nodes with one name share one row)",
+                      &config::node_name, "<host name>:<listen port>"),
+      derived_setting("advertise_url",
+                      "where operators reach this node (http:// or https://), as GET /v1/nodes "
+                      "shows it; the host name stands in for a wildcard listen host",
+                      &config::advertise_url, "http://<listen host>:<listen port>"),
       string_setting("actioncable_path",
                      "path of the Action Cable endpoint for Rails front ends (@rails/actioncable, "
                      "Turbo Streams, @anycable/web)",
@@ -279,6 +294,18 @@ void validate(const config& c, const std::string& command) {
   }
   if (c.listen.rfind(':') == std::string::npos) {
     throw std::invalid_argument(fmt::format("listen: expected host:port, got '{}'", c.listen));
+  }
+  if (!c.advertise_url.empty() && !c.advertise_url.starts_with("http://") &&
+      !c.advertise_url.starts_with("https://")) {
+    throw std::invalid_argument(
+        fmt::format("advertise_url: expected a URL starting with http:// or https://, got '{}'",
+                    c.advertise_url));
+  }
+  if (c.node_name.size() > 255 || std::any_of(c.node_name.begin(), c.node_name.end(), [](char ch) {
+        return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+      })) {
+    throw std::invalid_argument(
+        "node_name: expected at most 255 characters, without control characters");
   }
   static const std::vector<std::string> levels = {"debug", "info", "warn", "error"};
   if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end()) {

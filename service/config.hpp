@@ -13,9 +13,11 @@ namespace seqcast {
 
 struct config {
   // Network and storage.
-  std::string actioncable_path = "/cable";      // Action Cable's protocol (Rails front ends)
-  std::string listen = "127.0.0.1:8080";        // host:port to serve HTTP and WebSocket on
-  std::string database_url;                     // PostgreSQL URL; required by every subcommand
+  std::string actioncable_path = "/cable";  // Action Cable's protocol (Rails front ends)
+  std::string listen = "127.0.0.1:8080";    // host:port to serve HTTP and WebSocket on
+  std::string node_name;      // this node in GET /v1/nodes; "" = <host name>:<listen port>
+  std::string advertise_url;  // where operators reach this node; "" = http://<listen host:port>
+  std::string database_url;   // PostgreSQL URL; required by every subcommand
   std::string database_schema = "seqcast";      // PostgreSQL schema of seqcast's tables
   std::string cache_dir = "./seqcast-cache";    // RocksDB replay cache directory (disposable)
   std::int64_t cache_max_bytes = 268435456;     // approximate cache size bound (256 MiB)

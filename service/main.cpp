@@ -23,12 +23,17 @@
 #include "ingest/notify_listener.hpp"
 #include "io_threads.hpp"
 #include "log.hpp"
+#include "metrics/node_metrics.hpp"
+#include "metrics/registry.hpp"
 #include "migrator.hpp"
+#include "node_identity.hpp"
 #include "node_state.hpp"
+#include "presence.hpp"
 #include "publish/group_committer.hpp"
 #include "retention.hpp"
 #include "rocksdb_replay_cache.hpp"
 #include "util/backoff.hpp"
+#include "util/ticker.hpp"
 
 namespace net = boost::asio;
 
@@ -45,11 +50,19 @@ void warn_if_open(const config& c) {
   }
 }
 
+std::int64_t unix_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 int serve(const config& cfg) {
+  const std::int64_t started_at_us = unix_us();
   // Destruction order matters: what sessions touch when the io_context
   // destroys them (state, registry, hub) is declared before it.
   node_state state;
   drain::session_registry sessions;
+  metrics::registry metric_registry;
+  node_identity self;  // completed once the listening port is known
   // A node started while its database restarts or fails over waits for it rather
   // than exiting (SIGTERM still stops it at once).
   util::backoff startup_retry(std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
@@ -124,26 +137,37 @@ int serve(const config& cfg) {
   auto committer = std::make_unique<publish::group_committer>(
       db, [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
       publish::committer_limits{},
-      [&](std::size_t messages, std::chrono::microseconds) {
+      [&](std::size_t messages, std::chrono::microseconds took) {
         state.batch_messages.observe(static_cast<double>(messages));
+        state.commit_seconds.observe(static_cast<double>(took.count()) / 1e6);
       },
       [&](std::vector<storage::channel_advance> a, bool expected) {
         hub.on_local(std::move(a), expected);
       });
   std::optional<drain::drainer> drainer(std::in_place, *ioc, sessions);
-  http::api rest(cfg, authenticator, *committer, pool, hub, state, *drainer);
+  metrics::declare_node_metrics(metric_registry,
+                                {state, hub, pool, cache.value().get(), *committer});
+  http::api rest(cfg, authenticator, *committer, pool, hub, state, *drainer, metric_registry, self);
   // Sessions keep a reference to this while the io_context destroys them.
   const http::services services{{cfg, authenticator, hub, state, sessions}, rest};
   {
     http::server server(*io, services);
     server.start(cfg.listen);
+    // Before any request is served: the I/O threads run only below.
+    self = make_node_identity(cfg, host_name(), server.port(), SEQCAST_VERSION, started_at_us);
+    presence here(pool, self, state);
+    util::ticker heartbeat(*ioc, presence::period, [&here] { here.tick(); });
+    heartbeat.start();
+    util::ticker sampler(*ioc, metric_registry.interval(),
+                         [&metric_registry] { metric_registry.sample(unix_us() / 1000); });
+    sampler.start();
     ingest::notify_listener listener(*ioc, db, pool, hub, state,
                                      [&committer] { committer->wake_outbox(); });
     listener.start();
     retention trimmer(*ioc, cfg, pool);
     trimmer.start();
-    log::info("serve", "listening address={} port={} version={}", cfg.listen, server.port(),
-              SEQCAST_VERSION);
+    log::info("serve", "listening address={} port={} version={} node={} advertise={}", cfg.listen,
+              server.port(), SEQCAST_VERSION, self.name, self.address);
 
     // SIGTERM/SIGINT: out of the load balancer at once (/readyz 503); after
     // drain_delay, refuse new connections and tell clients to reconnect, spread
@@ -166,6 +190,8 @@ int serve(const config& cfg) {
       server.stop();
       listener.stop();
       trimmer.stop();
+      heartbeat.stop();
+      sampler.stop();
       *exit_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       wait_for_answers();
     };

@@ -38,9 +38,11 @@ void prepare_statements(pqxx::connection& c) {
             "m.payload = k.payload "
             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS k(cid, key, "
             "payload, ord) JOIN messages m ON m.channel_id = k.cid AND m.idempotency_key = k.key");
+  // The head and the retained payload bytes move together (migration 003).
   c.prepare("bump_seqs",
-            "UPDATE channels SET last_seq = v.last "
-            "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, last) WHERE channels.id = v.id");
+            "UPDATE channels SET last_seq = v.last, bytes = channels.bytes + v.added "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, last, added) "
+            "WHERE channels.id = v.id");
   c.prepare("insert_messages",
             "INSERT INTO messages (channel_id, seq, ts, payload, idempotency_key) "
             "SELECT v.cid, v.seq, to_timestamp(0) + v.us * interval '1 microsecond', v.payload, "
@@ -70,6 +72,7 @@ struct locked_channel {
   std::string epoch;
   seq_t last_seq = 0;
   bool advanced = false;
+  std::int64_t added_bytes = 0;  // payload bytes of this commit's new messages
 };
 
 // An idempotency key already present in the table.
@@ -281,6 +284,7 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
         res.seq = ++ch.last_seq;
         res.duplicate = false;
         ch.advanced = true;
+        ch.added_bytes += static_cast<std::int64_t>(it.payload.size());
         if (k) batch_keys.emplace(*k, batch_key{res.seq, &it.payload});
         row_cid.push_back(cid);
         row_seq.push_back(res.seq);
@@ -295,15 +299,16 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
   }
 
   if (!new_rows.empty()) {
-    std::vector<std::int64_t> bump_ids, bump_last;
+    std::vector<std::int64_t> bump_ids, bump_last, bump_bytes;
     std::vector<channel_advance> advances;
     for (const auto& [cid, ch] : chans) {
       if (!ch.advanced) continue;
       bump_ids.push_back(cid);
       bump_last.push_back(ch.last_seq);
+      bump_bytes.push_back(ch.added_bytes);
       advances.push_back({cid, ch.name, ch.epoch, ch.last_seq});
     }
-    tx.exec_prepared("bump_seqs", int_array(bump_ids), int_array(bump_last));
+    tx.exec_prepared("bump_seqs", int_array(bump_ids), int_array(bump_last), int_array(bump_bytes));
     tx.exec_prepared("insert_messages", int_array(row_cid), int_array(row_seq), int_array(row_ts),
                      row_payload.str(), row_key.str());
     for (const auto& payload : encode_notify(advances)) {

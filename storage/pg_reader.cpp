@@ -25,11 +25,21 @@ void prepare_statements(pqxx::connection& c) {
             "  WHERE channel_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4) AS r"
             ") AS p WHERE before = 0 OR before + octet_length(payload) <= $5 ORDER BY seq");
   c.prepare("delete_channel", "DELETE FROM channels WHERE name = $1");
-  c.prepare("list_channels",
-            "SELECT c.id, c.name, c.epoch, c.first_seq, c.last_seq, count(m.seq), "
-            "coalesce(sum(octet_length(m.payload)), 0) FROM channels c "
-            "LEFT JOIN messages m ON m.channel_id = c.id WHERE c.last_seq > 0 "
-            "GROUP BY c.id ORDER BY c.name");
+  // A page of channels in byte order of their names (the index channels_name_bytes),
+  // whatever the database's collation: names > $1 with prefix $2, either bounded
+  // above by $3 (the prefix with its last byte raised) or, when no such bound exists
+  // (no prefix), checked with starts_with. No aggregate over `messages`: the count
+  // is last_seq - first_seq + 1 (a gapless log), the bytes a running column (003).
+  c.prepare("list_channels_in",
+            "SELECT id, name, epoch, first_seq, last_seq, bytes FROM channels "
+            "WHERE name COLLATE \"C\" > $1 AND name COLLATE \"C\" >= $2 "
+            "AND name COLLATE \"C\" < $3 AND last_seq > 0 "
+            "ORDER BY name COLLATE \"C\" LIMIT $4");
+  c.prepare("list_channels_from",
+            "SELECT id, name, epoch, first_seq, last_seq, bytes FROM channels "
+            "WHERE name COLLATE \"C\" > $1 AND name COLLATE \"C\" >= $2 "
+            "AND starts_with(name, $2) AND last_seq > 0 "
+            "ORDER BY name COLLATE \"C\" LIMIT $3");
   c.prepare("trim_scan",
             "SELECT id, first_seq, last_seq FROM channels WHERE id > $1 AND last_seq > 0 "
             "ORDER BY id LIMIT 500");
@@ -37,7 +47,40 @@ void prepare_statements(pqxx::connection& c) {
             "SELECT seq FROM messages WHERE channel_id = $1 AND seq >= $2 "
             "AND ts >= now() - make_interval(secs => $3::float8) ORDER BY seq LIMIT 1");
   c.prepare("raise_first", "UPDATE channels SET first_seq = $2 WHERE id = $1 AND first_seq < $2");
-  c.prepare("delete_old", "DELETE FROM messages WHERE channel_id = $1 AND seq >= $2 AND seq < $3");
+  // Deletes a range and takes its payload bytes off the channel's running total in
+  // the same statement; answers the number of rows deleted.
+  c.prepare("delete_old",
+            "WITH d AS (DELETE FROM messages WHERE channel_id = $1 AND seq >= $2 AND seq < $3 "
+            "RETURNING octet_length(payload) AS n), "
+            "s AS (SELECT count(*) AS n_rows, coalesce(sum(n), 0) AS n_bytes FROM d), "
+            "u AS (UPDATE channels SET bytes = channels.bytes - s.n_bytes FROM s "
+            "WHERE channels.id = $1 AND s.n_rows > 0) "
+            "SELECT n_rows FROM s");
+  c.prepare("register_node",
+            "INSERT INTO nodes (name, address, version, started_at, last_seen, websocket, cable, "
+            "sse, draining) VALUES ($1, $2, $3, to_timestamp(0) + $4 * interval '1 microsecond', "
+            "now(), $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
+            "version = excluded.version, started_at = excluded.started_at, last_seen = now(), "
+            "websocket = excluded.websocket, cable = excluded.cable, sse = excluded.sse, "
+            "draining = excluded.draining");
+  c.prepare("list_nodes",
+            "SELECT name, address, version, (extract(epoch FROM started_at) * 1000000)::bigint, "
+            "(extract(epoch FROM last_seen) * 1000000)::bigint, websocket, cable, sse, draining "
+            "FROM nodes WHERE last_seen > now() - make_interval(secs => $1::float8) "
+            "ORDER BY name COLLATE \"C\"");
+  c.prepare("forget_nodes",
+            "DELETE FROM nodes WHERE last_seen < now() - make_interval(secs => $1::float8)");
+}
+
+// The least string greater than every string that starts with `prefix`, in byte order:
+// the prefix with its last byte raised (bytes 0x7f and up are dropped first, so the
+// bound stays valid UTF-8); nullopt when there is none (no prefix, or only such bytes).
+std::optional<std::string> prefix_bound(std::string_view prefix) {
+  std::string out(prefix);
+  while (!out.empty() && static_cast<unsigned char>(out.back()) >= 0x7f) out.pop_back();
+  if (out.empty()) return std::nullopt;
+  out.back() = static_cast<char>(out.back() + 1);
+  return out;
 }
 
 constexpr std::int64_t trim_lock_key = 0x5345514341535402;  // "SEQCAST" + 2
@@ -126,14 +169,64 @@ result<bool> pg_reader::delete_channel(const std::string& name) {
   });
 }
 
-result<std::vector<channel_stats>> pg_reader::list_channels() {
+result<std::vector<channel_stats>> pg_reader::list_channels(std::string_view prefix,
+                                                            std::string_view after,
+                                                            std::size_t limit) {
   return run("list channels", retry::once_if_cut, [&]() -> result<std::vector<channel_stats>> {
     pqxx::nontransaction tx(*impl_->conn);
+    const std::string p(prefix), a(after);
+    const auto n = static_cast<std::int64_t>(limit);
+    // A prefix whose bound would drop bytes (non-ASCII at its end) is not bounded by it.
+    const auto bound = prefix_bound(prefix);
+    const bool bounded = bound && bound->size() == prefix.size();
+    auto rows = bounded ? tx.exec_prepared("list_channels_in", a, p, *bound, n)
+                        : tx.exec_prepared("list_channels_from", a, p, n);
     std::vector<channel_stats> out;
-    for (const auto& row : tx.exec_prepared("list_channels")) {
-      out.push_back({to_info(row), row[5].as<std::int64_t>(), row[6].as<std::int64_t>()});
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      channel_stats s{to_info(row), 0, row[5].as<std::int64_t>()};
+      s.messages = std::max<std::int64_t>(0, s.info.last_seq - s.info.first_seq + 1);
+      out.push_back(std::move(s));
     }
     return out;
+  });
+}
+
+result<none> pg_reader::register_node(const node_record& n) {
+  return run("register node", retry::once_if_cut, [&]() -> result<none> {
+    pqxx::nontransaction tx(*impl_->conn);
+    tx.exec_prepared("register_node", n.name, n.address, n.version, n.started_at_us, n.websocket,
+                     n.cable, n.sse, n.draining);
+    return none{};
+  });
+}
+
+result<std::vector<node_record>> pg_reader::nodes(int window_seconds) {
+  return run("list nodes", retry::once_if_cut, [&]() -> result<std::vector<node_record>> {
+    pqxx::nontransaction tx(*impl_->conn);
+    std::vector<node_record> out;
+    for (const auto& row : tx.exec_prepared("list_nodes", window_seconds)) {
+      node_record n;
+      n.name = row[0].as<std::string>();
+      n.address = row[1].as<std::string>();
+      n.version = row[2].as<std::string>();
+      n.started_at_us = row[3].as<std::int64_t>();
+      n.last_seen_us = row[4].as<std::int64_t>();
+      n.websocket = row[5].as<std::int64_t>();
+      n.cable = row[6].as<std::int64_t>();
+      n.sse = row[7].as<std::int64_t>();
+      n.draining = row[8].as<bool>();
+      out.push_back(std::move(n));
+    }
+    return out;
+  });
+}
+
+result<std::int64_t> pg_reader::forget_nodes(int older_than_seconds) {
+  return run("forget nodes", retry::once_if_cut, [&]() -> result<std::int64_t> {
+    pqxx::nontransaction tx(*impl_->conn);
+    return static_cast<std::int64_t>(
+        tx.exec_prepared("forget_nodes", older_than_seconds).affected_rows());
   });
 }
 
@@ -173,7 +266,7 @@ result<trim_report> pg_reader::trim(std::int64_t keep_messages, std::int64_t kee
           for (seq_t lo = first; lo < new_first; lo += batch) {
             auto d = pqxx::nontransaction(c).exec_prepared("delete_old", id, lo,
                                                            std::min(lo + batch, new_first));
-            report.messages_deleted += d.affected_rows();
+            report.messages_deleted += d[0][0].as<std::int64_t>();
           }
           ++report.channels_trimmed;
         }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "database.hpp"
@@ -40,8 +41,21 @@ class pg_reader {
   // starts a new epoch at seq 1. Returns whether a channel existed.
   result<bool> delete_channel(const std::string& name);
 
-  // Every channel with its retained message count and payload bytes (operators).
-  result<std::vector<channel_stats>> list_channels();
+  // Channels with a message, in byte order of their names whatever the database's
+  // collation: those starting with `prefix` (empty: all) and greater than `after`
+  // (exclusive; empty: from the first), at most `limit`. Each with its retained
+  // message count and payload bytes, read from the channel row (no scan of the log).
+  result<std::vector<channel_stats>> list_channels(std::string_view prefix, std::string_view after,
+                                                   std::size_t limit);
+
+  // This node's row in `nodes`: inserted, or refreshed with last_seen = the
+  // database's now().
+  result<none> register_node(const node_record& n);
+  // The nodes whose last_seen is within `window_seconds` of the database's now(),
+  // in byte order of their names.
+  result<std::vector<node_record>> nodes(int window_seconds);
+  // Deletes the rows of nodes not seen for `older_than_seconds`; returns how many.
+  result<std::int64_t> forget_nodes(int older_than_seconds);
 
   // One retention pass, on one node at a time (advisory lock): raises each
   // channel's first_seq to keep at most `keep_messages` messages younger than

@@ -68,6 +68,19 @@ struct channel_stats {
   std::int64_t bytes = 0;
 };
 
+// A node sharing the database, as its row in `nodes` says.
+struct node_record {
+  std::string name;
+  std::string address;  // where operators reach it (advertise_url)
+  std::string version;
+  std::int64_t started_at_us = 0;  // microseconds since the Unix epoch
+  std::int64_t last_seen_us = 0;   // set by the database (its clock)
+  std::int64_t websocket = 0;      // open connections by kind
+  std::int64_t cable = 0;
+  std::int64_t sse = 0;
+  bool draining = false;
+};
+
 // What one retention pass did.
 struct trim_report {
   bool ran = false;  // false: another node holds the trim lock

@@ -1,5 +1,7 @@
-// The REST API: routes plain requests to publish, channel info, health and metrics.
-// Beast-free: http_session converts to and from these structs.
+// The REST API: routes plain requests to their handlers, one file per job —
+// publish_api.cpp, channels_api.cpp (info, delete, list), log_api.cpp, node_api.cpp
+// (health, metrics, stats, nodes, drain). Beast-free: http_session converts to and
+// from these structs.
 #pragma once
 
 #include <functional>
@@ -14,6 +16,8 @@
 #include "config.hpp"
 #include "drain/drainer.hpp"
 #include "hub/hub.hpp"
+#include "metrics/registry.hpp"
+#include "node_identity.hpp"
 #include "node_state.hpp"
 #include "publish/group_committer.hpp"
 
@@ -52,6 +56,9 @@ struct response {
 // Called exactly once, from any thread; the caller posts to its own strand.
 using respond_fn = std::function<void(response)>;
 
+// A JSON answer with the given status.
+response json_response(int status, std::string body);
+
 // {"error":{"code":…,"message":…}} with the given status.
 response error_response(int status, std::string_view code, std::string_view message);
 
@@ -67,8 +74,10 @@ std::string quoted(std::string_view s);
 // Thread-safe: handle() only reads config and posts work.
 class api {
  public:
+  // `self` may be completed after construction, before the node serves (its port).
   api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
-      blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer);
+      blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer,
+      const metrics::registry& metrics, const node_identity& self);
 
   void handle(request req, respond_fn respond);
 
@@ -76,13 +85,21 @@ class api {
   std::size_t body_limit(std::string_view method, std::string_view path) const;
 
  private:
+  // publish_api.cpp
   void publish_one(const std::string& channel, request req, respond_fn respond);
   void publish_batch(request req, respond_fn respond);
+  // channels_api.cpp
   void channel_info(const std::string& channel, respond_fn respond);
   void delete_channel(const std::string& channel, respond_fn respond);
-  void admin_drain(const request& req, respond_fn respond);
+  void list_channels(const request& req, respond_fn respond);
+  // log_api.cpp
   void read_log(const std::string& channel, const request& req, respond_fn respond);
-  response metrics() const;
+  // node_api.cpp
+  response readiness() const;
+  response prometheus() const;
+  void stats(const request& req, respond_fn respond);
+  void nodes(const request& req, respond_fn respond);
+  void admin_drain(const request& req, respond_fn respond);
 
   const config& cfg_;
   const auth::authenticator& auth_;
@@ -91,6 +108,8 @@ class api {
   hub::hub& hub_;
   node_state& state_;
   drain::drainer& drainer_;
+  const metrics::registry& metrics_;
+  const node_identity& self_;
 };
 
 }  // namespace seqcast::http

@@ -65,13 +65,13 @@ class sse_session : public std::enable_shared_from_this<sse_session>,
         heartbeat_(stream_.get_executor()),
         queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)),
         credit_(static_cast<std::size_t>(s.cfg.send_queue_bytes), min_replay_grant(s.cfg)) {
-    s_.state.connections.fetch_add(1, std::memory_order_relaxed);
+    s_.state.connection_opened(connection_kind::sse);
   }
 
   ~sse_session() override {
     s_.sessions.remove(registry_id_);
     s_.hub.unsubscribe(id_, channel_);
-    s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
+    s_.state.connection_closed(connection_kind::sse);
   }
 
   void run(std::optional<storage::seq_t> since, std::optional<std::string> epoch) {

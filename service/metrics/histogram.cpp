@@ -33,4 +33,10 @@ void histogram::write(std::string& out, std::string_view name, std::string_view 
   out += fmt::format("{}_count {}\n", name, cumulative);
 }
 
+std::uint64_t histogram::count() const {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) n += counts_[i].load(std::memory_order_relaxed);
+  return n;
+}
+
 }  // namespace seqcast::metrics

@@ -20,6 +20,11 @@ class histogram {
   // Appends the exposition: # HELP, # TYPE, _bucket{le=…}, _sum, _count.
   void write(std::string& out, std::string_view name, std::string_view help) const;
 
+  // Observations so far, and their sum in millionths (each read on its own: a
+  // concurrent observe() may be in one and not yet in the other).
+  std::uint64_t count() const;
+  std::uint64_t sum_micros() const { return sum_micro_.load(std::memory_order_relaxed); }
+
  private:
   std::vector<double> bounds_;
   std::array<std::atomic<std::uint64_t>, 17> counts_{};  // per bucket, +Inf last

@@ -80,6 +80,7 @@ class cable final : public face {
         ext_(subprotocol == protocol::cable::ext_json_protocol),
         token_refused_(token_refused) {}
 
+  connection_kind kind() const override { return connection_kind::cable; }
   std::string_view subprotocol() const override { return subprotocol_; }
 
   void greet(host& h) override {

@@ -66,6 +66,8 @@ class face {
  public:
   virtual ~face() = default;
 
+  // What this face counts as in the node's connections (websocket or cable).
+  virtual connection_kind kind() const = 0;
   // Selected in the 101 ("" for none).
   virtual std::string_view subprotocol() const = 0;
   // What follows the 101 in the same write (welcome; or a refusal and a close).

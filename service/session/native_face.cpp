@@ -13,6 +13,7 @@ constexpr int max_client_depth = 16;
 
 class native final : public face {
  public:
+  connection_kind kind() const override { return connection_kind::websocket; }
   std::string_view subprotocol() const override { return {}; }
 
   void greet(host& h) override { h.send(protocol::welcome(h.ctx().cfg.heartbeat_seconds)); }

@@ -73,15 +73,16 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
         heartbeat_(socket_.get_executor()),
         drain_timer_(socket_.get_executor()),
         queue_(static_cast<std::size_t>(s.cfg.send_queue_bytes)),
-        credit_(static_cast<std::size_t>(s.cfg.send_queue_bytes), min_replay_grant(s.cfg)) {
-    s_.state.connections.fetch_add(1, std::memory_order_relaxed);
+        credit_(static_cast<std::size_t>(s.cfg.send_queue_bytes), min_replay_grant(s.cfg)),
+        kind_(face_->kind()) {
+    s_.state.connection_opened(kind_);
   }
 
   ~websocket_session() override {
     if (registry_id_ != 0) s_.sessions.remove(registry_id_);
     for (const auto& [id, sub] : subs_) s_.hub.unsubscribe(id, sub.channel);
     s_.state.subscriptions.fetch_sub(subs_.size(), std::memory_order_relaxed);
-    s_.state.connections.fetch_sub(1, std::memory_order_relaxed);
+    s_.state.connection_closed(kind_);
     account(-static_cast<std::int64_t>(queue_.bytes()));
   }
 
@@ -451,6 +452,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   clock::time_point blocked_since_;
   clock::time_point last_ping_frame_;
   session::replay_credit credit_;  // replay grants of this connection's subscriptions
+  const connection_kind kind_;     // what its face speaks, for the connection counts
   std::unordered_map<std::uint64_t, subscription> subs_;   // by subscription id
   std::unordered_map<std::string, std::uint64_t> by_key_;  // by the face's key
 };

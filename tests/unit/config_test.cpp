@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "node_identity.hpp"
+
 namespace seqcast {
 namespace {
 
@@ -73,6 +75,49 @@ TEST(Config, HelpListsEverySettingWithDefaults) {
         "--drain-window-seconds", "--max-payload-bytes", "SEQCAST_DATABASE_URL"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
+}
+
+TEST(Config, NodeNameAndAdvertiseUrl) {
+  const std::string help = help_text();
+  for (std::string_view text : {"--node-name", "SEQCAST_NODE_NAME", "<host name>:<listen port>",
+                                "--advertise-url", "SEQCAST_ADVERTISE_URL"}) {
+    EXPECT_NE(help.find(text), std::string::npos) << text;
+  }
+  auto cl = parse({"serve", "--node-name", "blue-1", "--advertise-url", "http://10.0.0.5:8080"});
+  EXPECT_EQ(cl.settings.node_name, "blue-1");
+  EXPECT_EQ(cl.settings.advertise_url, "http://10.0.0.5:8080");
+  config c;
+  c.database_url = "postgresql://x";
+  c.advertise_url = "10.0.0.5:8080";
+  EXPECT_THROW(validate(c, "serve"), std::invalid_argument);
+  c.advertise_url = "https://blue.internal";
+  EXPECT_NO_THROW(validate(c, "serve"));
+  c.node_name = "tab\there";
+  EXPECT_THROW(validate(c, "serve"), std::invalid_argument);
+  c.node_name = std::string(256, 'n');
+  EXPECT_THROW(validate(c, "serve"), std::invalid_argument);
+}
+
+TEST(NodeIdentity, DefaultsComeFromTheHostNameAndTheBoundPort) {
+  config c;
+  c.listen = "127.0.0.1:0";
+  auto id = make_node_identity(c, "ip-10-0-1-5", 8123, "0.1.0", 42);
+  EXPECT_EQ(id.name, "ip-10-0-1-5:8123");
+  EXPECT_EQ(id.address, "http://127.0.0.1:8123");
+  EXPECT_EQ(id.version, "0.1.0");
+  EXPECT_EQ(id.started_at_us, 42);
+  c.listen = "0.0.0.0:8080";
+  EXPECT_EQ(make_node_identity(c, "web-2", 8080, "v", 0).address, "http://web-2:8080");
+  c.listen = "[::]:8080";
+  EXPECT_EQ(make_node_identity(c, "web-2", 8080, "v", 0).address, "http://web-2:8080");
+  c.listen = "[::1]:8080";
+  EXPECT_EQ(make_node_identity(c, "web-2", 8080, "v", 0).address, "http://[::1]:8080");
+  c.node_name = "blue";
+  c.advertise_url = "https://blue.example.com";
+  id = make_node_identity(c, "web-2", 8080, "v", 0);
+  EXPECT_EQ(id.name, "blue");
+  EXPECT_EQ(id.address, "https://blue.example.com");
+  EXPECT_FALSE(host_name().empty());
 }
 
 }  // namespace
