@@ -121,10 +121,10 @@ int channels(const config& cfg) {
   // Page by page in byte order of the names, as GET /v1/channels does.
   std::vector<storage::channel_stats> list;
   for (;;) {
-    auto page = must(db.list_channels("", list.empty() ? "" : list.back().info.name, 1000));
-    const bool last = page.size() < 1000;
-    list.insert(list.end(), std::make_move_iterator(page.begin()),
-                std::make_move_iterator(page.end()));
+    auto more = must(db.list_channels("", list.empty() ? "" : list.back().info.name, 1000));
+    const bool last = more.size() < 1000;
+    list.insert(list.end(), std::make_move_iterator(more.begin()),
+                std::make_move_iterator(more.end()));
     if (last) break;
   }
   std::size_t width = 7;
