@@ -144,6 +144,39 @@ TEST(Outbox, DeliveredIfAndOnlyIfTheTransactionCommits) {
   EXPECT_EQ(log_of(db, "room:1").size(), 2u);
 }
 
+// An outbox row whose key already names another body can never be published: it is
+// dropped (and counted), the rows around it move, and the batch beside it is judged
+// after it, in commit order.
+TEST(Outbox, ARowReusingAKeyWithAnotherBodyIsDroppedAlone) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  pg_publisher mover(db.database());
+  std::vector<publish_request> first(1);
+  first[0].items.push_back({"room:k", "\"a\"", "k-a"});
+  ASSERT_FALSE(mover.commit(first).failure);
+  auto app = app_connection(db);
+  {
+    pqxx::work tx(*app);
+    tx.exec("SELECT seqcast.publish('room:k', '\"b\"')");
+    tx.exec("SELECT seqcast.publish('room:k', '\"not a\"', 'k-a')");
+    tx.exec("SELECT seqcast.publish('room:k', '\"c\"', 'k-c')");
+    tx.commit();
+  }
+  std::vector<publish_request> batch(2);
+  batch[0].items.push_back({"room:k", "\"other c\"", "k-c"});  // the outbox row took k-c
+  batch[1].items.push_back({"room:k", "\"d\"", std::nullopt});
+  auto out = mover.commit(batch, {}, true);
+  ASSERT_FALSE(out.failure);
+  EXPECT_EQ(out.outbox_moved, 3u);
+  EXPECT_EQ(out.outbox_conflicts, 1u);
+  ASSERT_TRUE(out.outcomes[0].failure);
+  EXPECT_EQ(out.outcomes[0].failure->code, errc::conflict);
+  ASSERT_FALSE(out.outcomes[1].failure);
+  EXPECT_EQ(out.outcomes[1].results[0].seq, 4);
+  EXPECT_EQ(log_of(db, "room:k"), (std::vector<std::string>{"\"a\"", "\"b\"", "\"c\"", "\"d\""}));
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM outbox"), "0");
+}
+
 TEST(Outbox, MovedInCommitOrderNotCallOrder) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);

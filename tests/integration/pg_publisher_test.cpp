@@ -24,6 +24,27 @@ publish_request one(std::string channel, std::string payload,
   return r;
 }
 
+// The heads NOTIFYed until `want` channels were heard of (or 10 s passed); each
+// payload must fit PostgreSQL's 8,000 bytes. `payloads` counts them.
+std::map<std::string, seq_t> notified_heads(pg_notification_source& source, std::size_t want,
+                                            std::size_t* payloads = nullptr) {
+  std::map<std::string, seq_t> heads;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (heads.size() < want && std::chrono::steady_clock::now() < deadline) {
+    auto r = source.drain();
+    EXPECT_TRUE(r);
+    if (!r) break;
+    for (const auto& p : r.value()) {
+      EXPECT_LT(p.size(), 8000u);
+      if (payloads) ++*payloads;
+      for (auto& a : decode_notify(p)) heads[a.name] = a.to_seq;
+    }
+    if (heads.size() < want)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
+  }
+  return heads;
+}
+
 TEST(PgPublisher, GaplessUnderConcurrentWriters) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
@@ -108,6 +129,78 @@ TEST(PgPublisher, IdempotencyKeys) {
   EXPECT_EQ(b.committed.size(), 1u);
 }
 
+// A refused request takes none of its keys: a later request may use them. Judged
+// in order, request by request, as when each came in its own commit.
+TEST(PgPublisher, KeyConflictsAreJudgedRequestByRequestInOrder) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  pg_publisher pub(db.database());
+  auto pair = [](std::string k1, std::string p1, std::string k2, std::string p2) {
+    publish_request r;
+    r.items.push_back({"j", std::move(p1), std::move(k1)});
+    r.items.push_back({"j", std::move(p2), std::move(k2)});
+    return r;
+  };
+  std::vector<publish_request> batch{
+      pair("k1", "1", "k2", "2"),   // published: 1, 2
+      one("j", "10", "k1"),         // k1 names "1": refused
+      pair("k3", "3", "k3", "33"),  // one key, two bodies in itself: refused
+      one("j", "3", "k3"),          // k3 is free (the request above took nothing): 3
+      pair("k4", "4", "k1", "x"),   // k1 clashes: refused, and k4 not taken
+      one("j", "44", "k4"),         // 4
+      one("j", "3", "k3"),          // a repeat of the one published above: 3 again
+      one("j", "5"),                // no key: 5
+  };
+  auto out = pub.commit(batch);
+  ASSERT_FALSE(out.failure);
+  auto seqs = [&](std::size_t r) {
+    std::vector<seq_t> s;
+    for (const auto& x : out.outcomes[r].results) s.push_back(x.seq);
+    return s;
+  };
+  EXPECT_EQ(seqs(0), (std::vector<seq_t>{1, 2}));
+  for (std::size_t r : {1u, 2u, 4u}) {
+    ASSERT_TRUE(out.outcomes[r].failure) << r;
+    EXPECT_EQ(out.outcomes[r].failure->code, errc::conflict);
+    EXPECT_TRUE(out.outcomes[r].results.empty());
+  }
+  EXPECT_EQ(seqs(3), (std::vector<seq_t>{3}));
+  EXPECT_EQ(seqs(5), (std::vector<seq_t>{4}));
+  EXPECT_EQ(seqs(6), (std::vector<seq_t>{3}));
+  EXPECT_TRUE(out.outcomes[6].results[0].duplicate);
+  EXPECT_EQ(seqs(7), (std::vector<seq_t>{5}));
+  EXPECT_EQ(out.committed.size(), 5u);
+  EXPECT_EQ(db.scalar("SELECT string_agg(payload, ',' ORDER BY seq) FROM messages"), "1,2,3,44,5");
+  EXPECT_EQ(db.scalar("SELECT last_seq || ' ' || bytes FROM channels WHERE name = 'j'"), "5 6");
+}
+
+// One commit over many channels: the NOTIFY lines are split into payloads under
+// PostgreSQL's 8,000 bytes, and every channel's head is in one of them.
+TEST(PgPublisher, ACommitOverManyChannelsSplitsItsNotify) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  pg_notification_source source(db.database());
+  ASSERT_TRUE(source.connect());
+  pg_publisher pub(db.database());
+  constexpr int channels = 300;
+  std::vector<publish_request> batch;
+  for (int c = 0; c < channels; ++c) {
+    // Names up to the 1,024-character limit.
+    const std::string name = fmt::format("{}{}", c, std::string(c % 7 == 0 ? 1000 : 150, 'n'));
+    batch.push_back(one(name, "1"));
+    if (c % 3 == 0) batch.push_back(one(name, "2"));
+  }
+  ASSERT_FALSE(pub.commit(batch).failure);
+  std::size_t payloads = 0;
+  auto heads = notified_heads(source, channels, &payloads);
+  ASSERT_EQ(heads.size(), static_cast<std::size_t>(channels));
+  EXPECT_GT(payloads, 10u);
+  for (int c = 0; c < channels; ++c) {
+    const std::string name = fmt::format("{}{}", c, std::string(c % 7 == 0 ? 1000 : 150, 'n'));
+    EXPECT_EQ(heads[name], c % 3 == 0 ? 2 : 1) << c;
+  }
+}
+
 TEST(PgPublisher, ConcurrentDuplicatesPublishOnce) {
   test::temp_database db;
   SEQCAST_REQUIRE_DATABASE(db);
@@ -141,20 +234,8 @@ TEST(PgPublisher, NotifyCarriesIdsNotData) {
                                      one("big", "2"), one("small", "3")};
   auto out = pub.commit(batch);
   ASSERT_FALSE(out.outcomes[0].failure);
-  std::vector<channel_advance> got;
-  for (int i = 0; i < 200 && got.size() < 2; ++i) {
-    auto r = source.drain();
-    ASSERT_TRUE(r);
-    for (const auto& p : r.value()) {
-      EXPECT_LT(p.size(), 8000u);
-      for (auto& a : decode_notify(p)) got.push_back(a);
-    }
-    if (got.size() < 2)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
-  }
-  ASSERT_EQ(got.size(), 2u);
-  std::map<std::string, seq_t> heads;
-  for (const auto& a : got) heads[a.name] = a.to_seq;
+  auto heads = notified_heads(source, 2);
+  ASSERT_EQ(heads.size(), 2u);
   EXPECT_EQ(heads["big"], 2);
   EXPECT_EQ(heads["small"], 1);
 }
