@@ -1,15 +1,12 @@
 // Commits batches of publish requests to PostgreSQL: gapless seqs, idempotency, one NOTIFY.
 #include "pg_publisher.hpp"
 
-#include <poll.h>
-
 #include <chrono>
-#include <iterator>
-#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
 
+#include "notify_codec.hpp"
 #include "pg_connection.hpp"
 #include "sql_array.hpp"
 
@@ -20,9 +17,6 @@ namespace {
 // A cached name → id mapping went stale: the channel was deleted (and maybe
 // re-created) by another node between our lookup and our lock.
 struct stale_channel {};
-
-// Round after round, other nodes committed keys this batch uses.
-struct keys_in_flux {};
 
 constexpr std::size_t max_cached_ids = 100'000;
 
@@ -36,58 +30,63 @@ void prepare_statements(pqxx::connection& c) {
             "INSERT INTO channels (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n "
             "ON CONFLICT (name) DO NOTHING");
   c.prepare("channel_ids", "SELECT id, name FROM channels WHERE name = ANY($1::text[])");
-  // The whole group commit, one statement, one round trip (migrations/004_commit_batch.sql).
-  c.prepare("commit_batch",
-            "SELECT ord, item, state, channel_id, channel, epoch, seq, ts, payload, "
-            "idempotency_key, same_payload, outbox_id FROM commit_batch($1::bigint[], "
-            "$2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7, $8, $9, $10, "
-            "$11::bigint[]) ORDER BY ord");
+  c.prepare("lock_channels",
+            "SELECT id, name, epoch, last_seq FROM channels WHERE id = ANY($1::bigint[]) "
+            "ORDER BY id FOR UPDATE");
+  c.prepare("find_keys",
+            "SELECT k.ord, m.seq, (extract(epoch FROM m.ts) * 1000000)::bigint, "
+            "m.payload = k.payload "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS k(cid, key, "
+            "payload, ord) JOIN messages m ON m.channel_id = k.cid AND m.idempotency_key = k.key");
+  // The head and the retained payload bytes move together (migration 003).
+  c.prepare("bump_seqs",
+            "UPDATE channels SET last_seq = v.last, bytes = channels.bytes + v.added "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, last, added) "
+            "WHERE channels.id = v.id");
+  c.prepare("insert_messages",
+            "INSERT INTO messages (channel_id, seq, ts, payload, idempotency_key) "
+            "SELECT v.cid, v.seq, to_timestamp(0) + v.us * interval '1 microsecond', v.payload, "
+            "v.key FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) "
+            "AS v(cid, seq, us, payload, key)");
+  c.prepare("notify", "SELECT pg_notify($1, $2)");
+  // At most $1 rows and, past the first, $2 bytes of payload: a move of big rows
+  // must stay far below the statement timeout, or it would fail for good.
+  c.prepare(
+      "outbox_peek",
+      "SELECT id, channel FROM ("
+      " SELECT id, channel, ticket, octet_length(payload) AS len,"
+      " sum(octet_length(payload)) OVER (ORDER BY ticket, id) AS upto"
+      " FROM (SELECT id, channel, ticket, payload FROM outbox ORDER BY ticket, id LIMIT $1) AS o"
+      ") AS p WHERE upto = len OR upto <= $2 ORDER BY ticket, id");
+  c.prepare("outbox_lock",
+            "SELECT pg_try_advisory_xact_lock(hashtext('seqcast outbox mover ' || "
+            "current_schema()))");
+  c.prepare("outbox_take",
+            "SELECT id, channel, payload, idempotency_key FROM outbox "
+            "WHERE id = ANY($1::bigint[]) ORDER BY ticket, id FOR UPDATE");
+  c.prepare("outbox_delete", "DELETE FROM outbox WHERE id = ANY($1::bigint[])");
 }
 
-// A socket with something to read while the connection is idle: the server has
-// closed it (pg_terminate_backend, a restart, a pooler) and said why. Sending the
-// commit on it would fail in a way that looks in doubt.
-bool closed_by_server(pqxx::connection& c) {
-  pollfd p{c.sock(), POLLIN, 0};
-  return c.sock() >= 0 && ::poll(&p, 1, 0) > 0;
-}
+struct locked_channel {
+  std::string name;
+  std::string epoch;
+  seq_t last_seq = 0;
+  bool advanced = false;
+  std::int64_t added_bytes = 0;  // payload bytes of this commit's new messages
+};
 
-// One message of a commit as the writer judges it: its channel row, body and key,
-// and the message its key already names in the log, if any.
-struct judged_item {
-  channel_id cid;
-  const std::string* payload;
-  const std::string* key;  // null: no idempotency key
-  bool in_log;
+// An idempotency key already present in the table.
+struct existing_key {
+  seq_t seq;
+  std::int64_t ts_us;
   bool same_payload;
 };
 
-// The rule for idempotency keys, applied request by request in commit order: a
-// request fails alone if one of its keys names another body in the log, in an
-// earlier request that was published, or in itself. Returns the refused requests.
-std::vector<bool> judge(const std::vector<std::vector<judged_item>>& requests) {
-  std::vector<bool> refused(requests.size(), false);
-  std::map<std::pair<channel_id, std::string_view>, std::string_view> published;
-  for (std::size_t ri = 0; ri < requests.size(); ++ri) {
-    std::map<std::pair<channel_id, std::string_view>, std::string_view> own;
-    bool conflict = false;
-    for (const auto& it : requests[ri]) {
-      if (!it.key) continue;
-      const auto k = std::make_pair(it.cid, std::string_view(*it.key));
-      const auto earlier = published.find(k);
-      const auto [first, inserted] = own.emplace(k, *it.payload);
-      conflict = conflict || (it.in_log && !it.same_payload) ||
-                 (earlier != published.end() && earlier->second != *it.payload) ||
-                 (!inserted && first->second != *it.payload);
-    }
-    if (conflict) {
-      refused[ri] = true;
-    } else {
-      published.insert(own.begin(), own.end());
-    }
-  }
-  return refused;
-}
+// An idempotency key first used earlier in this batch.
+struct batch_key {
+  seq_t seq;
+  const std::string* payload;
+};
 
 }  // namespace
 
@@ -152,146 +151,190 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
 batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
                                       const advances_fn& before_commit, bool move_outbox) {
   committing = false;
-  std::set<std::string> names;
-  for (const auto& r : batch)
-    for (const auto& it : r.items) names.insert(it.channel);
-  resolve_ids(names);
-
-  std::vector<std::int64_t> item_ids, item_reqs;
-  text_array item_names, item_payloads, item_keys;
-  std::vector<std::pair<std::size_t, std::size_t>> items;  // (request, item) per position
-  for (std::size_t ri = 0; ri < batch.size(); ++ri) {
-    for (std::size_t i = 0; i < batch[ri].items.size(); ++i) {
-      const auto& it = batch[ri].items[i];
-      item_ids.push_back(ids.at(it.channel));
-      item_names.add(it.channel);
-      item_payloads.add(it.payload);
-      item_keys.add_optional(it.idempotency_key);
-      item_reqs.push_back(static_cast<std::int64_t>(ri));
-      items.emplace_back(ri, i);
+  // Outbox rows committed by now, read without a lock, so that their channels get
+  // rows before the transaction (resolve_ids); the transaction takes those still there.
+  std::vector<std::int64_t> peeked;
+  std::set<std::string> all_names;
+  if (move_outbox) {
+    for (const auto& row :
+         pqxx::nontransaction(*conn).exec_prepared("outbox_peek", outbox_page, outbox_page_bytes)) {
+      peeked.push_back(row[0].as<std::int64_t>());
+      all_names.insert(row[1].as<std::string>());
     }
   }
-  if (items.empty() && !move_outbox) {
+  for (const auto& r : batch)
+    for (const auto& it : r.items) all_names.insert(it.channel);
+  if (all_names.empty()) {
     batch_outcome none;
     none.outcomes.resize(batch.size());
     return none;
   }
-  // The hub learns which heads this commit may reach before it is sent, so that
-  // the NOTIFY of our own commit does not make it read them back (their seqs are
-  // only known once it is done: "up to any").
-  if (before_commit && !items.empty()) {
-    std::vector<channel_advance> advances;
-    for (const auto& n : names)
-      advances.push_back({ids.at(n), n, {}, std::numeric_limits<seq_t>::max()});
-    before_commit(advances);
-  }
-  const std::int64_t ts = now_us();
-  const std::string a_ids = int_array(item_ids), a_names = item_names.str(),
-                    a_payloads = item_payloads.str(), a_keys = item_keys.str(),
-                    a_reqs = int_array(item_reqs);
-  std::vector<std::int64_t> refused, refused_outbox;
+  resolve_ids(all_names);
 
-  // Usually one call. One that finds a key reused with another body does nothing
-  // and says what the writer needs to judge (judge()); the next call refuses those
-  // requests. Keys another node commits meanwhile may ask for another round.
-  pqxx::result rows;
-  for (int round = 0;; ++round) {
-    if (closed_by_server(*conn)) throw pqxx::broken_connection("closed by the server while idle");
-    // From here a lost connection leaves the outcome in doubt: the call is the commit.
-    committing = true;
-    rows = pqxx::nontransaction(*conn).exec_prepared(
-        "commit_batch", a_ids, a_names, a_payloads, a_keys, a_reqs, int_array(refused), ts,
-        move_outbox, static_cast<std::int64_t>(outbox_page),
-        static_cast<std::int64_t>(outbox_page_bytes), int_array(refused_outbox));
-    committing = false;
-    const std::string state = rows.empty() ? "" : rows[0][2].as<std::string>();
-    if (state == "stale") {
-      // A cached channel row was deleted (and maybe re-created) by another node:
-      // nothing was done; read the ids again and retry.
-      for (const auto& n : names) ids.erase(n);
+  pqxx::work tx(*conn);
+  std::vector<publish_request> moved;  // outbox rows, as requests of one item each
+  std::vector<std::int64_t> moved_ids;
+  if (!peeked.empty() && tx.exec_prepared1("outbox_lock")[0].as<bool>()) {
+    for (const auto& row : tx.exec_prepared("outbox_take", int_array(peeked))) {
+      moved_ids.push_back(row[0].as<std::int64_t>());
+      std::optional<std::string> key;
+      if (!row[3].is_null()) key = row[3].as<std::string>();
+      moved.push_back({{{row[1].as<std::string>(), row[2].as<std::string>(), std::move(key)}}});
+    }
+  }
+  // Every request of this commit: the outbox's first (they committed before any of
+  // these publishes is answered), then the batch.
+  std::vector<publish_request*> reqs;
+  reqs.reserve(moved.size() + batch.size());
+  for (auto& r : moved) reqs.push_back(&r);
+  for (auto& r : batch) reqs.push_back(&r);
+  std::set<std::string> names;
+  for (const auto* r : reqs)
+    for (const auto& it : r->items) names.insert(it.channel);
+
+  std::vector<std::int64_t> lock_ids;
+  for (const auto& n : names) lock_ids.push_back(ids.at(n));
+  std::map<channel_id, locked_channel> chans;
+  for (const auto& row : tx.exec_prepared("lock_channels", int_array(lock_ids))) {
+    chans[row[0].as<channel_id>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
+                                      row[3].as<seq_t>(), false};
+  }
+  for (const auto& n : names) {
+    auto it = chans.find(ids.at(n));
+    if (it == chans.end() || it->second.name != n) {
+      ids.erase(n);
       throw stale_channel{};
     }
-    if (state != "judge") break;
-    if (round == 3) throw keys_in_flux{};
-    // Every message in commit order: outbox rows (requests of one message each),
-    // then the batch's requests.
-    std::vector<std::vector<judged_item>> reqs, batch_reqs(batch.size());
-    std::vector<std::int64_t> outbox_ids;
-    std::vector<std::string> outbox_payloads, outbox_keys;
-    outbox_payloads.reserve(rows.size());  // no reallocation: judged_item points into them
-    outbox_keys.reserve(rows.size());
-    for (const auto& row : rows) {
-      const auto item = row[1].as<std::size_t>();
-      judged_item j{row[3].as<channel_id>(), nullptr, nullptr, !row[6].is_null(),
-                    !row[10].is_null() && row[10].as<bool>()};
-      if (item == 0) {
-        outbox_ids.push_back(row[11].as<std::int64_t>());
-        j.payload = &outbox_payloads.emplace_back(row[8].as<std::string>());
-        if (!row[9].is_null()) j.key = &outbox_keys.emplace_back(row[9].as<std::string>());
-        reqs.push_back({j});
-        continue;
+  }
+
+  // Idempotency keys already committed (the row lock above makes concurrent
+  // duplicates wait for each other, so this read sees the winner).
+  std::vector<std::optional<existing_key>> existing;
+  {
+    std::vector<std::int64_t> cids, ords;
+    text_array keys, payloads;
+    std::size_t ord = 0;
+    for (const auto* r : reqs) {
+      for (const auto& it : r->items) {
+        if (it.idempotency_key) {
+          cids.push_back(ids.at(it.channel));
+          keys.add(*it.idempotency_key);
+          payloads.add(it.payload);
+          ords.push_back(static_cast<std::int64_t>(ord));
+        }
+        ++ord;
       }
-      const auto [ri, i] = items.at(item - 1);
-      const auto& it = batch[ri].items[i];
-      j.payload = &it.payload;
-      if (it.idempotency_key) j.key = &*it.idempotency_key;
-      batch_reqs[ri].push_back(j);
     }
-    std::move(batch_reqs.begin(), batch_reqs.end(), std::back_inserter(reqs));
-    const auto verdict = judge(reqs);
-    refused.clear();
-    refused_outbox.clear();
-    for (std::size_t r = 0; r < verdict.size(); ++r) {
-      if (!verdict[r]) continue;
-      if (r < outbox_ids.size()) {
-        refused_outbox.push_back(outbox_ids[r]);
-      } else {
-        refused.push_back(static_cast<std::int64_t>(r - outbox_ids.size()));
+    existing.resize(ord);
+    if (!cids.empty()) {
+      for (const auto& row : tx.exec_prepared("find_keys", int_array(cids), keys.str(),
+                                              payloads.str(), int_array(ords))) {
+        existing[row[0].as<std::size_t>()] =
+            existing_key{row[1].as<seq_t>(), row[2].as<std::int64_t>(), row[3].as<bool>()};
       }
     }
   }
 
+  const std::int64_t ts = now_us();
   batch_outcome out;
-  out.outcomes.resize(batch.size());
-  std::vector<bool> conflicted(batch.size(), false);
-  for (const auto& row : rows) {
-    const auto item = row[1].as<std::size_t>();
-    const auto state = row[2].as<std::string>();
-    if (item == 0) {  // an outbox row moved into the log
-      ++out.outbox_moved;
-      if (state == "conflict") {
-        ++out.outbox_conflicts;
-      } else if (state == "new") {
-        out.committed.push_back(
-            {row[3].as<channel_id>(),
-             row[4].as<std::string>(),
-             row[5].as<std::string>(),
-             {row[6].as<seq_t>(), row[7].as<std::int64_t>(), row[8].as<std::string>()}});
+  out.outcomes.resize(reqs.size());
+  std::map<std::pair<channel_id, std::string>, batch_key> batch_keys;
+  std::vector<std::int64_t> row_cid, row_seq, row_ts;
+  text_array row_payload, row_key;
+  std::vector<std::pair<std::size_t, std::size_t>> new_rows;  // (request, item)
+
+  std::size_t ord0 = 0;
+  for (std::size_t ri = 0; ri < reqs.size(); ++ri) {
+    auto& req = *reqs[ri];
+    auto& outcome = out.outcomes[ri];
+    // First pass: refuse the whole request if any key was used with another body.
+    std::map<std::pair<channel_id, std::string>, const std::string*> own;
+    bool conflict = false;
+    for (std::size_t i = 0; i < req.items.size() && !conflict; ++i) {
+      const auto& it = req.items[i];
+      if (!it.idempotency_key) continue;
+      auto k = std::make_pair(ids.at(it.channel), *it.idempotency_key);
+      const auto& ex = existing[ord0 + i];
+      auto bk = batch_keys.find(k);
+      auto [ok, inserted] = own.emplace(k, &it.payload);
+      conflict = (ex && !ex->same_payload) ||
+                 (bk != batch_keys.end() && *bk->second.payload != it.payload) ||
+                 (!inserted && *ok->second != it.payload);
+    }
+    if (conflict) {
+      outcome.failure = error{errc::conflict, "idempotency key reused with a different body"};
+      ord0 += req.items.size();
+      continue;
+    }
+    // Second pass: retries get their original position, new items the next seq.
+    for (std::size_t i = 0; i < req.items.size(); ++i) {
+      auto& it = req.items[i];
+      const channel_id cid = ids.at(it.channel);
+      auto& ch = chans.at(cid);
+      publish_result res{it.channel, 0, ch.epoch, ts, true};
+      const auto& ex = existing[ord0 + i];
+      std::optional<std::pair<channel_id, std::string>> k;
+      if (it.idempotency_key) k.emplace(cid, *it.idempotency_key);
+      if (ex) {
+        res.seq = ex->seq;
+        res.ts_us = ex->ts_us;
+      } else if (auto bk = k ? batch_keys.find(*k) : batch_keys.end(); bk != batch_keys.end()) {
+        res.seq = bk->second.seq;
+      } else {
+        res.seq = ++ch.last_seq;
+        res.duplicate = false;
+        ch.advanced = true;
+        ch.added_bytes += static_cast<std::int64_t>(it.payload.size());
+        if (k) batch_keys.emplace(*k, batch_key{res.seq, &it.payload});
+        row_cid.push_back(cid);
+        row_seq.push_back(res.seq);
+        row_ts.push_back(ts);
+        row_payload.add(it.payload);
+        row_key.add_optional(it.idempotency_key);
+        new_rows.emplace_back(ri, i);
       }
-      continue;
+      outcome.results.push_back(std::move(res));
     }
-    const auto [ri, i] = items.at(item - 1);
-    if (state == "conflict") {
-      conflicted[ri] = true;
-      continue;
-    }
-    auto& it = batch[ri].items[i];
-    publish_result res{it.channel, row[6].as<seq_t>(), row[5].as<std::string>(),
-                       row[7].as<std::int64_t>(), state != "new"};
-    if (state == "new") {
-      out.committed.push_back(
-          {row[3].as<channel_id>(), it.channel, res.epoch, {res.seq, ts, std::move(it.payload)}});
-    }
-    out.outcomes[ri].results.push_back(std::move(res));
+    ord0 += req.items.size();
   }
-  for (std::size_t ri = 0; ri < batch.size(); ++ri) {
-    if (!conflicted[ri]) continue;
-    out.outcomes[ri].results.clear();
-    out.outcomes[ri].failure =
-        error{errc::conflict, "idempotency key reused with a different body"};
+
+  if (!new_rows.empty()) {
+    std::vector<std::int64_t> bump_ids, bump_last, bump_bytes;
+    std::vector<channel_advance> advances;
+    for (const auto& [cid, ch] : chans) {
+      if (!ch.advanced) continue;
+      bump_ids.push_back(cid);
+      bump_last.push_back(ch.last_seq);
+      bump_bytes.push_back(ch.added_bytes);
+      advances.push_back({cid, ch.name, ch.epoch, ch.last_seq});
+    }
+    tx.exec_prepared("bump_seqs", int_array(bump_ids), int_array(bump_last), int_array(bump_bytes));
+    tx.exec_prepared("insert_messages", int_array(row_cid), int_array(row_seq), int_array(row_ts),
+                     row_payload.str(), row_key.str());
+    for (const auto& payload : encode_notify(advances)) {
+      tx.exec_prepared("notify", db.schema, payload);
+    }
+    if (before_commit) before_commit(advances);
   }
-  // Something moved: look again at once (an empty look ends it).
-  out.outbox_more = out.outbox_moved > 0;
+  if (!moved_ids.empty()) tx.exec_prepared("outbox_delete", int_array(moved_ids));
+  committing = true;
+  tx.commit();
+
+  out.outbox_moved = moved.size();
+  // A full page, by count or by bytes: look again at once (an empty look ends it).
+  out.outbox_more = !moved.empty() && moved.size() == peeked.size();
+  out.committed.reserve(new_rows.size());
+  for (std::size_t n = 0; n < new_rows.size(); ++n) {
+    auto& it = reqs[new_rows[n].first]->items[new_rows[n].second];
+    const channel_id cid = row_cid[n];
+    out.committed.push_back(
+        {cid, it.channel, chans.at(cid).epoch, {row_seq[n], ts, std::move(it.payload)}});
+  }
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    if (out.outcomes[i].failure) ++out.outbox_conflicts;
+  }
+  out.outcomes.erase(out.outcomes.begin(),
+                     out.outcomes.begin() + static_cast<std::ptrdiff_t>(moved.size()));
   return out;
 }
 
@@ -323,8 +366,6 @@ batch_outcome pg_publisher::commit(std::vector<publish_request>& batch,
       if (!may_retry_cut(fresh, reconnected)) break;
     } catch (const stale_channel&) {
       failure = error{errc::unavailable, "channel changed concurrently; retry"};
-    } catch (const keys_in_flux&) {
-      failure = error{errc::unavailable, "idempotency keys changed concurrently; retry"};
     } catch (const pqxx::sql_error& e) {
       const std::string state = e.sqlstate();
       failure = classify_current_exception("publish");

@@ -27,7 +27,7 @@ struct batch_outcome {
   std::vector<publish_outcome> outcomes;     // one per request, in order
   std::vector<committed_message> committed;  // the new messages, for this node's ingest
   std::size_t outbox_moved = 0;              // outbox rows this commit moved into the log
-  bool outbox_more = false;                  // it moved rows: more may be waiting
+  bool outbox_more = false;                  // it moved a full page: more may be waiting
   std::size_t outbox_conflicts = 0;          // moved rows whose idempotency key named
                                              // another payload: dropped, not published
 };
@@ -38,19 +38,13 @@ inline constexpr std::size_t outbox_page_bytes = 8 << 20;
 
 // Owns one PostgreSQL connection; not thread-safe: one writer thread calls it.
 //
-// commit() runs the whole batch as one call of commit_batch() (migrations/
-// 004_commit_batch.sql), sent on its own: one round trip, one transaction that
-// locks the channel rows in id order (so writers on several nodes never
-// deadlock), checks idempotency keys, takes seqs by bumping each channel's
-// last_seq once by its count, inserts all rows, NOTIFYs the advanced heads (IDs
-// only) and commits. New channels get their rows first, committed on their own
-// (cached by name afterwards). A request whose key was reused with another body
-// fails alone with errc::conflict (judged here, in order; a batch with such a
-// request takes a second call); a database failure fails every request
-// (unavailable when the connection is lost; the connection is reopened on the
-// next call). A connection the server closed while it was idle is noticed
-// before the call and the batch goes on a new one; a loss during the call is
-// in doubt (the answer is unavailable; an idempotency key resolves it).
+// commit() runs the whole batch in one transaction: it locks the channel rows
+// in id order (so writers on several nodes never deadlock), checks idempotency
+// keys, takes seqs by bumping each channel's last_seq once by its count,
+// inserts all rows with one statement, NOTIFYs the advanced heads (IDs only)
+// and commits. A request whose key was reused with another body fails alone
+// with errc::conflict; a database failure fails every request (unavailable
+// when the connection is lost; the connection is reopened on the next call).
 //
 // With `move_outbox`, the same transaction also moves committed outbox rows
 // (transactional publishes, migrations/002_outbox.sql) into the log, ahead of the
@@ -67,9 +61,8 @@ class pg_publisher {
   pg_publisher& operator=(const pg_publisher&) = delete;
 
   // Moves the payloads out of `batch`. `before_commit`, when set, is called
-  // just before the call with the channels the batch may advance (to_seq: the
-  // largest seq, as their seqs are not known yet), so that this node can expect
-  // its own messages and not read them back after their NOTIFY.
+  // with the heads the batch advances just before COMMIT (so this node can
+  // expect its own messages and not read them back after their NOTIFY).
   using advances_fn = std::function<void(const std::vector<channel_advance>&)>;
   batch_outcome commit(std::vector<publish_request>& batch, const advances_fn& before_commit = {},
                        bool move_outbox = false);

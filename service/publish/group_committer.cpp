@@ -118,7 +118,7 @@ void group_committer::run() {
       requests.push_back(std::move(p.request));
     }
     const auto started = clock::now();
-    // Tell the hub which channels this commit may advance before it is sent, so
+    // Tell the hub which heads this commit will reach before it happens, so
     // that the NOTIFY of our own commit does not make it read them back.
     std::vector<storage::channel_advance> announced;
     auto out = publisher_.commit(
@@ -130,6 +130,7 @@ void group_committer::run() {
           on_local_(announced, true);
         },
         move_outbox);
+    if (!announced.empty() && out.committed.empty()) on_local_(std::move(announced), false);
     const bool down = out.failure && out.failure->code == storage::errc::unavailable;
     if (!batch.empty() || down) {
       std::lock_guard lock(mutex_);
@@ -157,9 +158,6 @@ void group_committer::run() {
     // Hand the new messages to this node's hub first: it then usually has them
     // before the NOTIFY of the same commit, and need not read them back.
     if (!out.committed.empty()) on_committed_(std::move(out.committed));
-    // The announced heads are no longer in flight (after on_committed: the hub
-    // has the messages, or reads what is missing).
-    if (!announced.empty()) on_local_(std::move(announced), false);
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(out.outcomes[i]));
   }
 }
