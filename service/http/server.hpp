@@ -1,4 +1,4 @@
-// The HTTP listener: accepts connections and runs each on its own strand.
+// The HTTP listener: accepts connections and hands each to one I/O thread for its life.
 #pragma once
 
 #include <memory>

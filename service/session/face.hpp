@@ -2,12 +2,10 @@
 // (session/websocket_session.cpp: read loop, send queue, pacing, heartbeat, drain).
 // The session never looks inside a face's frames; a face never touches the socket.
 //
-// | face         | subprotocol                              | subscription key | messages encoded
-// once per |
-// |--------------|------------------------------------------|------------------|---------------------------|
-// | native       | none                                     | channel          | channel (by the
-// hub)      | | Action Cable | actioncable-v1-json / -ext-json           | identifier       |
-// (frame, identifier) per I/O thread |
+//   face          subprotocol                          subscribed by  live messages encoded
+//   native        none                                 channel        once per channel (the hub)
+//   Action Cable  actioncable-v1-json, -v1-ext-json    identifier     once per (frame, identifier)
+//                                                                     per I/O thread
 #pragma once
 
 #include <chrono>
