@@ -38,17 +38,21 @@ void prepare_statements(pqxx::connection& c) {
             "m.payload = k.payload "
             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS k(cid, key, "
             "payload, ord) JOIN messages m ON m.channel_id = k.cid AND m.idempotency_key = k.key");
-  // The head and the retained payload bytes move together (migration 003).
-  c.prepare("bump_seqs",
-            "UPDATE channels SET last_seq = v.last, bytes = channels.bytes + v.added "
-            "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, last, added) "
-            "WHERE channels.id = v.id");
-  c.prepare("insert_messages",
-            "INSERT INTO messages (channel_id, seq, ts, payload, idempotency_key) "
-            "SELECT v.cid, v.seq, to_timestamp(0) + v.us * interval '1 microsecond', v.payload, "
-            "v.key FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) "
-            "AS v(cid, seq, us, payload, key)");
-  c.prepare("notify", "SELECT pg_notify($1, $2)");
+  // The writes of a commit in one statement (one round trip): the heads and the
+  // retained payload bytes move together (migration 003), the rows go in, the
+  // advanced heads are NOTIFYed, the outbox rows moved are deleted.
+  c.prepare("write",
+            "WITH bump AS ("
+            " UPDATE channels SET last_seq = v.last, bytes = channels.bytes + v.added"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, last, added)"
+            " WHERE channels.id = v.id),"
+            " ins AS ("
+            " INSERT INTO messages (channel_id, seq, ts, payload, idempotency_key)"
+            " SELECT v.cid, v.seq, to_timestamp(0) + v.us * interval '1 microsecond', v.payload,"
+            " v.key FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])"
+            " AS v(cid, seq, us, payload, key)),"
+            " moved AS (DELETE FROM outbox WHERE id = ANY($11::bigint[]))"
+            " SELECT count(pg_notify($9, n)) FROM unnest($10::text[]) AS n");
   // At most $1 rows and, past the first, $2 bytes of payload: a move of big rows
   // must stay far below the statement timeout, or it would fail for good.
   c.prepare(
@@ -64,7 +68,6 @@ void prepare_statements(pqxx::connection& c) {
   c.prepare("outbox_take",
             "SELECT id, channel, payload, idempotency_key FROM outbox "
             "WHERE id = ANY($1::bigint[]) ORDER BY ticket, id FOR UPDATE");
-  c.prepare("outbox_delete", "DELETE FROM outbox WHERE id = ANY($1::bigint[])");
 }
 
 struct locked_channel {
@@ -298,25 +301,23 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
     ord0 += req.items.size();
   }
 
-  if (!new_rows.empty()) {
-    std::vector<std::int64_t> bump_ids, bump_last, bump_bytes;
-    std::vector<channel_advance> advances;
-    for (const auto& [cid, ch] : chans) {
-      if (!ch.advanced) continue;
-      bump_ids.push_back(cid);
-      bump_last.push_back(ch.last_seq);
-      bump_bytes.push_back(ch.added_bytes);
-      advances.push_back({cid, ch.name, ch.epoch, ch.last_seq});
-    }
-    tx.exec_prepared("bump_seqs", int_array(bump_ids), int_array(bump_last), int_array(bump_bytes));
-    tx.exec_prepared("insert_messages", int_array(row_cid), int_array(row_seq), int_array(row_ts),
-                     row_payload.str(), row_key.str());
-    for (const auto& payload : encode_notify(advances)) {
-      tx.exec_prepared("notify", db.schema, payload);
-    }
-    if (before_commit) before_commit(advances);
+  std::vector<std::int64_t> bump_ids, bump_last, bump_bytes;
+  std::vector<channel_advance> advances;
+  for (const auto& [cid, ch] : chans) {
+    if (!ch.advanced) continue;
+    bump_ids.push_back(cid);
+    bump_last.push_back(ch.last_seq);
+    bump_bytes.push_back(ch.added_bytes);
+    advances.push_back({cid, ch.name, ch.epoch, ch.last_seq});
   }
-  if (!moved_ids.empty()) tx.exec_prepared("outbox_delete", int_array(moved_ids));
+  if (!new_rows.empty() || !moved_ids.empty()) {
+    text_array notifies;
+    for (const auto& payload : encode_notify(advances)) notifies.add(payload);
+    tx.exec_prepared("write", int_array(bump_ids), int_array(bump_last), int_array(bump_bytes),
+                     int_array(row_cid), int_array(row_seq), int_array(row_ts), row_payload.str(),
+                     row_key.str(), db.schema, notifies.str(), int_array(moved_ids));
+  }
+  if (before_commit && !advances.empty()) before_commit(advances);
   committing = true;
   tx.commit();
 
