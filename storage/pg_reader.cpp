@@ -47,11 +47,17 @@ void prepare_statements(pqxx::connection& c) {
             "SELECT seq FROM messages WHERE channel_id = $1 AND seq >= $2 "
             "AND ts >= now() - make_interval(secs => $3::float8) ORDER BY seq LIMIT 1");
   c.prepare("raise_first", "UPDATE channels SET first_seq = $2 WHERE id = $1 AND first_seq < $2");
+  // The oldest row a channel still has: below first_seq when a delete failed after
+  // first_seq was raised (those rows are deleted on the channel's next trim).
+  c.prepare("oldest_row", "SELECT min(seq) FROM messages WHERE channel_id = $1");
   // Deletes a range and takes its payload bytes off the channel's running total in
-  // the same statement; answers the number of rows deleted.
+  // the same statement; answers the number of rows deleted. The channel's row is
+  // locked first (the DELETE needs its id from `l`): the writer and DELETE of a
+  // channel take that row before its messages too, and two orders would deadlock.
   c.prepare("delete_old",
-            "WITH d AS (DELETE FROM messages WHERE channel_id = $1 AND seq >= $2 AND seq < $3 "
-            "RETURNING octet_length(payload) AS n), "
+            "WITH l AS (SELECT id FROM channels WHERE id = $1 FOR NO KEY UPDATE), "
+            "d AS (DELETE FROM messages WHERE channel_id = (SELECT id FROM l) "
+            "AND seq >= $2 AND seq < $3 RETURNING octet_length(payload) AS n), "
             "s AS (SELECT count(*) AS n_rows, coalesce(sum(n), 0) AS n_bytes FROM d), "
             "u AS (UPDATE channels SET bytes = channels.bytes - s.n_bytes FROM s "
             "WHERE channels.id = $1 AND s.n_rows > 0) "
@@ -263,7 +269,10 @@ result<trim_report> pg_reader::trim(std::int64_t keep_messages, std::int64_t kee
           // Readers treat first_seq as the truth; raise it before deleting,
           // so nobody is promised a message that is about to go.
           pqxx::nontransaction(c).exec_prepared("raise_first", id, new_first);
-          for (seq_t lo = first; lo < new_first; lo += batch) {
+          seq_t from = first;
+          if (auto r = pqxx::nontransaction(c).exec_prepared1("oldest_row", id); !r[0].is_null())
+            from = std::min(from, r[0].as<seq_t>());
+          for (seq_t lo = from; lo < new_first; lo += batch) {
             auto d = pqxx::nontransaction(c).exec_prepared("delete_old", id, lo,
                                                            std::min(lo + batch, new_first));
             report.messages_deleted += d[0][0].as<std::int64_t>();

@@ -83,8 +83,9 @@ void api::list_channels(const request& req, respond_fn respond) {
                        "after must be a channel name: 1-1024 of A-Z a-z 0-9 _ - . : @ = /"));
   }
   std::int64_t limit = default_list_limit;
-  if (auto l = text::query_param(req.query, "limit")) {
-    auto v = text::parse_uint(*l);
+  // A limit that is there but cannot be decoded (a bad %-escape) is refused too.
+  if (auto l = text::query_param(req.query, "limit"); l || has_param(req.query, "limit")) {
+    auto v = l ? text::parse_uint(*l) : std::nullopt;
     if (!v || *v < 1 || *v > max_list_limit) {
       return respond(
           error_response(400, "invalid_request",

@@ -194,6 +194,8 @@ describe("R2 6/7 console API: GET /v1/channels", () => {
       assertError(await listChannels(node, { limit }, bearer(ADMIN)), 400, "invalid_request", `limit=${limit}`);
     }
     assert.equal((await listChannels(node, { limit: "1000" }, bearer(ADMIN))).status, 200);
+    // A limit that cannot be decoded at all is refused too, not read as the default.
+    assertError(await getJson(`${node.url}/v1/channels?limit=%zz`, { headers: bearer(ADMIN) }), 400, "invalid_request", "limit=%zz");
     for (const [what, params] of [
       ["prefix ~", { prefix: "~" }],
       ["prefix with a space", { prefix: "a b" }],

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "pg_publisher.hpp"
 #include "support/temp_database.hpp"
 
@@ -218,6 +220,71 @@ TEST(PgReader, ChannelBytesFollowPublishesAndRetention) {
   EXPECT_EQ(stats().messages, 0);
   EXPECT_EQ(stats().bytes, 0);
   EXPECT_EQ(stats().info.last_seq, 13);
+}
+
+// Retention and DELETE of the same channel at once: both lock the channel's row before
+// its messages, so neither deadlocks the other (a deadlock would answer DELETE 500 or stop
+// the trim). A third transaction holds the oldest message so that both are in flight.
+TEST(PgReader, RetentionAndDeleteOfOneChannelDoNotDeadlock) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  {
+    pg_publisher pub(db.database());
+    std::vector<publish_request> batch(10);
+    for (auto& r : batch) r.items.push_back({"dl", "1", std::nullopt});
+    ASSERT_FALSE(pub.commit(batch).failure);
+  }
+  pqxx::connection holder(db.url());
+  pqxx::work pin(holder);
+  pin.exec(
+      "SELECT 1 FROM seqcast.messages WHERE seq = 1 AND channel_id = "
+      "(SELECT id FROM seqcast.channels WHERE name = 'dl') FOR UPDATE");
+  auto waiting = [&](int n) {  // until n sessions wait on a lock (or 10 s)
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (std::stoi(db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                              "'Lock' AND datname = current_database()")) >= n)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
+    }
+    return false;
+  };
+  pg_reader trimmer(db.database()), deleter(db.database());
+  result<trim_report> trimmed = error{errc::internal, "not run"};
+  result<bool> deleted = error{errc::internal, "not run"};
+  std::thread trim([&] { trimmed = trimmer.trim(2, 0, 100); });
+  ASSERT_TRUE(waiting(1));
+  std::thread del([&] { deleted = deleter.delete_channel("dl"); });
+  ASSERT_TRUE(waiting(2));
+  pin.commit();
+  trim.join();
+  del.join();
+  ASSERT_TRUE(trimmed) << trimmed.err().message;
+  EXPECT_EQ(trimmed.value().messages_deleted, 8);
+  ASSERT_TRUE(deleted) << deleted.err().message;
+  EXPECT_TRUE(deleted.value());
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM messages"), "0");
+}
+
+// A delete batch that failed after first_seq was raised leaves rows below first_seq;
+// the channel's next trim deletes them, and their bytes.
+TEST(PgReader, RowsLeftBelowFirstSeqGoAtTheNextTrim) {
+  test::temp_database db;
+  SEQCAST_REQUIRE_DATABASE(db);
+  {
+    pg_publisher pub(db.database());
+    std::vector<publish_request> batch(10);
+    for (auto& r : batch) r.items.push_back({"left", "12", std::nullopt});
+    ASSERT_FALSE(pub.commit(batch).failure);
+  }
+  // As after a failed pass: first_seq raised to 5, rows 1..4 still there.
+  db.scalar("UPDATE channels SET first_seq = 5 WHERE name = 'left' RETURNING 1");
+  pg_reader reader(db.database());
+  auto t = reader.trim(3, 0, 2);
+  ASSERT_TRUE(t) << t.err().message;
+  EXPECT_EQ(t.value().messages_deleted, 7);
+  EXPECT_EQ(db.scalar("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages"), "8,9,10");
+  EXPECT_EQ(db.scalar("SELECT first_seq || ' ' || bytes FROM channels WHERE name = 'left'"), "8 6");
 }
 
 TEST(PgReader, NodesSeenWithinTheWindowAreListed) {
