@@ -33,12 +33,6 @@ response storage_error_response(const storage::error& e) {
   return error_response(500, "internal", "internal error");
 }
 
-std::string quoted(std::string_view s) {
-  std::string out;
-  json::append_string(out, s);
-  return out;
-}
-
 namespace {
 
 // Splits "/v1/channels/{c}[/messages]" into the decoded channel and the rest.
@@ -57,7 +51,7 @@ bool channel_route(std::string_view path, std::string& channel, std::string_view
 
 response error_response(int status, std::string_view code, std::string_view message) {
   return json_response(status, fmt::format(R"({{"error":{{"code":{},"message":{}}}}})",
-                                           quoted(code), quoted(message)));
+                                           json::quoted(code), json::quoted(message)));
 }
 
 api::api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,

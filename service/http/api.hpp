@@ -68,9 +68,6 @@ response auth_error(auth::verdict v);
 // The JSON error answer for a storage failure (404, 409, 503, or a logged 500).
 response storage_error_response(const storage::error& e);
 
-// `s` as a JSON string literal.
-std::string quoted(std::string_view s);
-
 // Thread-safe: handle() only reads config and posts work.
 class api {
  public:

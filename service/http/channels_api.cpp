@@ -4,6 +4,7 @@
 
 #include "http/api.hpp"
 #include "log.hpp"
+#include "text/json_scan.hpp"
 #include "text/names.hpp"
 
 namespace seqcast::http {
@@ -47,7 +48,7 @@ void api::channel_info(const std::string& channel, respond_fn respond) {
     respond(json_response(
         200,
         fmt::format(R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"subscribers":{}}})",
-                    quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq,
+                    json::quoted(c.name), json::quoted(c.epoch), c.first_seq, c.last_seq,
                     hub_.subscriber_count(channel))));
   });
 }
@@ -112,10 +113,10 @@ void api::list_channels(const request& req, respond_fn respond) {
       body += fmt::format(
           R"({}{{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"messages":{},"bytes":{},)"
           R"("subscribers":{}}})",
-          i ? "," : "", quoted(c.info.name), quoted(c.info.epoch), c.info.first_seq,
+          i ? "," : "", json::quoted(c.info.name), json::quoted(c.info.epoch), c.info.first_seq,
           c.info.last_seq, c.messages, c.bytes, hub_.subscriber_count(c.info.name));
     }
-    body += fmt::format(R"(],"next":{}}})", more ? quoted(list.back().info.name) : "null");
+    body += fmt::format(R"(],"next":{}}})", more ? json::quoted(list.back().info.name) : "null");
     auto res = json_response(200, std::move(body));
     res.headers.emplace_back("Cache-Control", "no-cache");
     respond(std::move(res));

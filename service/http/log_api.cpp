@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "http/api.hpp"
+#include "text/json_scan.hpp"
 #include "text/names.hpp"
 
 namespace seqcast::http {
@@ -17,8 +18,8 @@ constexpr std::size_t page_bytes = 4 << 20;
 constexpr storage::page_limit stream_page{1000, page_bytes};
 
 std::string ndjson_line(const std::string& channel, const storage::stored_message& m) {
-  std::string line = fmt::format(R"({{"channel":{},"seq":{},"ts":"{}","data":)", quoted(channel),
-                                 m.seq, text::rfc3339(m.ts_us));
+  std::string line = fmt::format(R"({{"channel":{},"seq":{},"ts":"{}","data":)",
+                                 json::quoted(channel), m.seq, text::rfc3339(m.ts_us));
   line += m.payload;
   line += "}\n";
   return line;
@@ -94,7 +95,7 @@ void api::read_log(const std::string& channel, const request& req, respond_fn re
     const auto& got = rows.value();
     std::string body =
         fmt::format(R"({{"channel":{},"epoch":{},"first_seq":{},"last_seq":{},"messages":[)",
-                    quoted(c.name), quoted(c.epoch), c.first_seq, c.last_seq);
+                    json::quoted(c.name), json::quoted(c.epoch), c.first_seq, c.last_seq);
     for (std::size_t i = 0; i < got.size(); ++i) {
       body += fmt::format(R"({}{{"seq":{},"ts":"{}","data":)", i ? "," : "", got[i].seq,
                           text::rfc3339(got[i].ts_us));

@@ -4,6 +4,7 @@
 
 #include "http/api.hpp"
 #include "presence.hpp"
+#include "text/json_scan.hpp"
 #include "text/names.hpp"
 
 namespace seqcast::http {
@@ -33,7 +34,7 @@ response api::prometheus() const {
 void api::stats(const request&, respond_fn respond) {
   std::string body = fmt::format(
       R"({{"node":{{"name":{},"address":{},"version":{},"started_at":"{}"}},"readiness":{},)",
-      quoted(self_.name), quoted(self_.address), quoted(self_.version),
+      json::quoted(self_.name), json::quoted(self_.address), json::quoted(self_.version),
       text::rfc3339(self_.started_at_us), readiness_json(state_));
   body += R"("metrics":)";
   body += metrics_.json();
@@ -55,7 +56,7 @@ void api::nodes(const request&, respond_fn respond) {
       body += fmt::format(
           R"({}{{"name":{},"address":{},"version":{},"started_at":"{}","last_seen":"{}",)"
           R"("connections":{{"websocket":{},"cable":{},"sse":{}}},"draining":{}}})",
-          first ? "" : ",", quoted(n.name), quoted(n.address), quoted(n.version),
+          first ? "" : ",", json::quoted(n.name), json::quoted(n.address), json::quoted(n.version),
           text::rfc3339(n.started_at_us), text::rfc3339(n.last_seen_us), n.websocket, n.cable,
           n.sse, n.draining);
       first = false;

@@ -10,8 +10,8 @@ namespace seqcast::http {
 namespace {
 
 std::string result_json(const storage::publish_result& r) {
-  return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", quoted(r.channel), r.seq,
-                     quoted(r.epoch), text::rfc3339(r.ts_us));
+  return fmt::format(R"({{"channel":{},"seq":{},"epoch":{},"ts":"{}"}})", json::quoted(r.channel),
+                     r.seq, json::quoted(r.epoch), text::rfc3339(r.ts_us));
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {

@@ -12,12 +12,6 @@ namespace seqcast::metrics {
 
 namespace {
 
-std::string quoted(std::string_view s) {
-  std::string out;
-  json::append_string(out, s);
-  return out;
-}
-
 // A rate or a mean in JSON: finite, rounded to `digits` decimals.
 std::string number(double v, int digits) {
   if (!std::isfinite(v)) return "null";
@@ -77,7 +71,7 @@ std::string registry::json() const {
   std::string out = "{";
   for (const auto& m : metrics_) {
     if (out.size() > 1) out += ',';
-    out += quoted(m.name);
+    out += json::quoted(m.name);
     out += ':';
     if (m.kind == type::histogram) {
       out += fmt::format(R"({{"count":{},"sum":{}}})", m.hist->count(),
@@ -87,8 +81,8 @@ std::string registry::json() const {
     } else {
       out += '{';
       for (std::size_t i = 0; i < m.values.size(); ++i) {
-        out +=
-            fmt::format("{}{}:{}", i ? "," : "", quoted(m.values[i].first), m.values[i].second());
+        out += fmt::format("{}{}:{}", i ? "," : "", json::quoted(m.values[i].first),
+                           m.values[i].second());
       }
       out += '}';
     }
@@ -152,7 +146,7 @@ std::string registry::history_json() const {
   std::size_t column = 0;
   bool first = true;
   for (const auto& m : metrics_) {
-    out += fmt::format(R"({}{}:{{"kind":"{}","values":)", first ? "" : ",", quoted(m.name),
+    out += fmt::format(R"({}{}:{{"kind":"{}","values":)", first ? "" : ",", json::quoted(m.name),
                        m.kind == type::counter ? "rate"
                        : m.kind == type::gauge ? "value"
                                                : "mean");
@@ -165,7 +159,7 @@ std::string registry::history_json() const {
     } else {
       out += '{';
       for (std::size_t k = 0; k < m.values.size(); ++k) {
-        out += fmt::format("{}{}:{}", k ? "," : "", quoted(m.values[k].first),
+        out += fmt::format("{}{}:{}", k ? "," : "", json::quoted(m.values[k].first),
                            values(m.kind, column++));
       }
       out += '}';

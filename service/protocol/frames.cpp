@@ -14,16 +14,6 @@ namespace seqcast::protocol {
 
 namespace bj = boost::json;
 
-namespace {
-
-std::string quoted(std::string_view s) {
-  std::string out;
-  json::append_string(out, s);
-  return out;
-}
-
-}  // namespace
-
 std::string welcome(int heartbeat_seconds) {
   return fmt::format(R"({{"type":"welcome","version":"{}","heartbeat_seconds":{}}})", version,
                      heartbeat_seconds);
@@ -32,7 +22,7 @@ std::string welcome(int heartbeat_seconds) {
 std::string subscribed(std::string_view channel, std::optional<std::string_view> epoch,
                        std::int64_t head) {
   return fmt::format(R"({{"type":"subscribed","channel":{},"epoch":{},"head":{}}})",
-                     quoted(channel), epoch ? quoted(*epoch) : "null", head);
+                     json::quoted(channel), epoch ? json::quoted(*epoch) : "null", head);
 }
 
 std::string message(std::string_view channel, std::string_view epoch, std::int64_t seq,
@@ -58,14 +48,16 @@ std::string reset(std::string_view channel, std::optional<std::string_view> epoc
                   std::optional<std::pair<std::int64_t, std::int64_t>> missed) {
   return fmt::format(
       R"({{"type":"reset","channel":{},"epoch":{},"first_seq":{},"head":{},"reason":{},"missed":{}}})",
-      quoted(channel), epoch ? quoted(*epoch) : "null", first_seq, head, quoted(reason),
+      json::quoted(channel), epoch ? json::quoted(*epoch) : "null", first_seq, head,
+      json::quoted(reason),
       missed ? fmt::format("[{},{}]", missed->first, missed->second) : "null");
 }
 
 std::string error(std::string_view code, std::string_view message,
                   std::optional<std::string_view> channel) {
-  return fmt::format(R"({{"type":"error","code":{},"message":{}{}}})", quoted(code),
-                     quoted(message), channel ? ",\"channel\":" + quoted(*channel) : "");
+  return fmt::format(R"({{"type":"error","code":{},"message":{}{}}})", json::quoted(code),
+                     json::quoted(message),
+                     channel ? ",\"channel\":" + json::quoted(*channel) : "");
 }
 
 std::string reconnect(std::int64_t within_ms) {

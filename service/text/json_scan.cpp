@@ -331,6 +331,12 @@ std::optional<std::string> parse_batch(std::string_view body, int max_depth,
   return std::nullopt;
 }
 
+std::string quoted(std::string_view s) {
+  std::string out;
+  append_string(out, s);
+  return out;
+}
+
 void append_string(std::string& out, std::string_view s) {
   out += '"';
   // Most strings need no escape: append them whole.

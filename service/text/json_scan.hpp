@@ -27,4 +27,7 @@ std::optional<std::string> parse_batch(std::string_view body, int max_depth,
 // Appends `s` to `out` as a JSON string literal (quotes and escapes added).
 void append_string(std::string& out, std::string_view s);
 
+// `s` as a JSON string literal.
+std::string quoted(std::string_view s);
+
 }  // namespace seqcast::json
