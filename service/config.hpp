@@ -36,8 +36,8 @@ struct config {
   std::int64_t retention_check_seconds = 60;  // seconds between trims
 
   // Connections.
-  int heartbeat_seconds = 25;     // app-level {"type":"ping"} interval; keep under 60 (proxies)
-  int coalesce_ms = 5;  // under load only: live messages may wait this long to share a write
+  int heartbeat_seconds = 25;  // app-level {"type":"ping"} interval; keep under 60 (proxies)
+  int coalesce_ms = 5;         // under load only: live messages may wait this long to share a write
   int drain_delay_seconds = 5;    // after SIGTERM, seconds before clients are told to reconnect
   int drain_window_seconds = 10;  // seconds over which reconnect hints are spread
   std::int64_t max_payload_bytes = 1048576;  // largest message payload (1 MiB)

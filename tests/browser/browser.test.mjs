@@ -15,7 +15,6 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { chromium } from "playwright-core";
 import {
-  REPO,
   freshDatabase,
   publishWithRetry,
   range,
@@ -23,18 +22,8 @@ import {
   uniqueName,
   waitFor,
 } from "../e2e/harness.mjs";
+import { ARTIFACTS, CHROMIUM, LAUNCH_ARGS } from "./chromium.mjs";
 
-const CHROMIUM = process.env.SEQCAST_CHROMIUM || "/usr/bin/chromium";
-const ARTIFACTS = path.join(REPO, "tests/artifacts/browser");
-const LAUNCH_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-dev-shm-usage",
-];
 
 // ---------------------------------------------------------------------------
 // Test pages

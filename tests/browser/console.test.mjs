@@ -18,7 +18,6 @@ import { chromium } from "playwright-core";
 import WebSocket from "ws";
 import { Seqcast } from "../../client-js/src/seqcast.js";
 import {
-  REPO,
   freshDatabase,
   getJson,
   publish,
@@ -28,19 +27,9 @@ import {
   uniqueName,
   waitFor,
 } from "../e2e/harness.mjs";
+import { ARTIFACTS, CHROMIUM, LAUNCH_ARGS } from "./chromium.mjs";
 import { startFaultProxy } from "../e2e/fault_proxy.mjs";
 
-const CHROMIUM = process.env.SEQCAST_CHROMIUM || "/usr/bin/chromium";
-const ARTIFACTS = path.join(REPO, "tests/artifacts/browser");
-const LAUNCH_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-dev-shm-usage",
-];
 const ADMIN = "admin-console-browser-31f7";
 const POLL = { polling: 100, timeout: 60_000 };
 const bearer = { authorization: `Bearer ${ADMIN}` };

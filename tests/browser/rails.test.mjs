@@ -30,18 +30,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { chromium } from "playwright-core";
 import { startFaultProxy } from "../e2e/fault_proxy.mjs";
 import { REPO, freshDatabase, publish, range, signJwt, signStreamName, startNode, waitFor } from "../e2e/harness.mjs";
+import { ARTIFACTS, CHROMIUM, LAUNCH_ARGS } from "./chromium.mjs";
 
-const CHROMIUM = process.env.SEQCAST_CHROMIUM || "/usr/bin/chromium";
-const ARTIFACTS = path.join(REPO, "tests/artifacts/browser");
-const LAUNCH_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-dev-shm-usage",
-];
 
 // The node environment of tests/e2e/cable.test.mjs.
 const STREAMS_SECRET = "rails-browser-streams-secret-3c8d";
