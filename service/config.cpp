@@ -94,7 +94,9 @@ const std::vector<setting>& settings() {
                      "path of the Action Cable endpoint for Rails front ends (@rails/actioncable, "
                      "Turbo Streams, @anycable/web)",
                      &config::actioncable_path),
-      string_setting("database_url", "PostgreSQL URL (required), e.g. postgresql://user@host/db",
+      string_setting("database_url",
+                     "PostgreSQL URL (required), e.g. postgresql://user@host/db; with a standby, "
+                     "name every host: postgresql://user@a,b/db (the one taking writes is used)",
                      &config::database_url, true),
       string_setting("database_schema",
                      "PostgreSQL schema that holds seqcast's tables and its publish() function "

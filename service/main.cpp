@@ -32,6 +32,7 @@
 #include "publish/group_committer.hpp"
 #include "retention.hpp"
 #include "rocksdb_replay_cache.hpp"
+#include "timeline.hpp"
 #include "util/backoff.hpp"
 #include "util/ticker.hpp"
 
@@ -93,13 +94,16 @@ int serve(const config& cfg) {
   warn_if_open(cfg);
   const auth::authenticator authenticator(cfg);
 
-  auto cache =
-      storage::rocksdb_replay_cache::open(cfg.cache_dir, schema.database_id,
-                                          {static_cast<std::size_t>(cfg.cache_channel_messages),
-                                           static_cast<std::uint64_t>(cfg.cache_max_bytes)});
+  const std::int32_t cache_timeline = storage::current_timeline();
+  auto cache = storage::rocksdb_replay_cache::open(
+      cfg.cache_dir, storage::rocksdb_replay_cache::identity(schema.database_id, cache_timeline),
+      {static_cast<std::size_t>(cfg.cache_channel_messages),
+       static_cast<std::uint64_t>(cfg.cache_max_bytes)});
   if (!cache) throw std::runtime_error(cache.err().message);
   if (cache.value()->emptied_on_open()) {
-    log::warn("cache", "cache_dir held another database's messages; emptied it dir={}",
+    log::warn("cache",
+              "cache_dir held messages of another database or server timeline (a failover); "
+              "emptied it dir={}",
               cfg.cache_dir);
   }
 
@@ -114,7 +118,7 @@ int serve(const config& cfg) {
   auto on_core = [&](std::function<void()> f) {
     if (posts_open) net::post(*core, std::move(f));
   };
-  hub::storage_history history(pool, cache.value().get(), on_core);
+  hub::storage_history history(pool, cache.value().get(), on_core, schema.database_id);
   hub::hub hub(
       on_core,
       [&](std::chrono::milliseconds delay, std::function<void()> f) {
@@ -134,6 +138,17 @@ int serve(const config& cfg) {
       },
       history,
       hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms), .homes = n_threads});
+  // A failover noticed by any new connection (storage/timeline.hpp) reloads every
+  // channel; so does one that happened since the cache was opened. Unset before the
+  // hub goes (pool threads may still connect).
+  storage::on_timeline_change([&hub](std::int32_t from, std::int32_t to) {
+    log::warn("failover", "the database is on another server timeline from={} to={}", from, to);
+    hub.on_timeline_changed();
+  });
+  struct unset_on_exit {
+    ~unset_on_exit() { storage::on_timeline_change(nullptr); }
+  } const unset_timeline_change;
+  if (storage::current_timeline() != cache_timeline) hub.on_timeline_changed();
   auto committer = std::make_unique<publish::group_committer>(
       db, [&](std::vector<storage::committed_message> m) { hub.on_committed(std::move(m)); },
       publish::committer_limits{},

@@ -113,6 +113,12 @@ std::string with_settings(const database& db, std::string_view env_options) {
   add("keepalives_interval", "3");
   add("keepalives_count", "3");
   add("application_name", "seqcast");
+  // With several hosts (a primary and its standbys), connect to the one that takes
+  // writes, wherever it is now: every connection of a node writes or must read what
+  // was written. PGTARGETSESSIONATTRS, when set, is libpq's to apply.
+  if (const char* t = std::getenv("PGTARGETSESSIONATTRS"); t == nullptr || *t == '\0') {
+    add("target_session_attrs", "read-write");
+  }
 
   // The schema's search_path goes last among the options: the server applies them in
   // order, so it wins over any search_path the URL sets.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <exception>
 
+#include "timeline.hpp"
 #include "types.hpp"
 
 namespace seqcast::storage {
@@ -14,15 +15,34 @@ namespace {
 
 bool is_unavailable_state(const std::string& state) {
   // 08: connection exception; 57P01-03: shutdown, crash, cannot connect now;
-  // 57014: statement timeout or cancel; 53: insufficient resources.
+  // 57014: statement timeout or cancel; 53: insufficient resources; 25006: a write on
+  // a standby (a URL that lets libpq pick any host): another connection may find the
+  // primary.
   return state.starts_with("08") || state.starts_with("57P") || state == "57014" ||
-         state.starts_with("53");
+         state.starts_with("53") || state == "25006";
+}
+
+// The server's timeline (timeline.hpp); 0 on a standby, or where it cannot be read.
+std::int32_t read_timeline(pqxx::connection& c) {
+  try {
+    return pqxx::nontransaction(c)
+        .exec1(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || "
+            "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::integer END")[0]
+        .as<std::int32_t>();
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const pqxx::sql_error&) {
+    return 0;
+  }
 }
 
 }  // namespace
 
 std::unique_ptr<pqxx::connection> open_connection(const database& db) {
-  return std::make_unique<pqxx::connection>(connection_string(db));
+  auto c = std::make_unique<pqxx::connection>(connection_string(db));
+  note_timeline(read_timeline(*c));
+  return c;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include "notify_codec.hpp"
 #include "pg_connection.hpp"
 #include "sql_array.hpp"
+#include "timeline.hpp"
 
 namespace seqcast::storage {
 
@@ -27,12 +28,15 @@ std::int64_t now_us() {
 
 void prepare_statements(pqxx::connection& c) {
   c.prepare("create_channels",
-            "INSERT INTO channels (name) SELECT n FROM unnest($1::text[]) AS n ORDER BY n "
-            "ON CONFLICT (name) DO NOTHING");
+            "INSERT INTO channels (name, timeline) SELECT n, $2 FROM unnest($1::text[]) AS n "
+            "ORDER BY n ON CONFLICT (name) DO NOTHING");
   c.prepare("channel_ids", "SELECT id, name FROM channels WHERE name = ANY($1::text[])");
+  // The last column: the row must be rebased onto the server's timeline $2 (timeline.hpp)
+  // before anything is added to it.
   c.prepare("lock_channels",
-            "SELECT id, name, epoch, last_seq FROM channels WHERE id = ANY($1::bigint[]) "
-            "ORDER BY id FOR UPDATE");
+            "SELECT id, name, epoch, last_seq, $2 <> 0 AND timeline <> 0 AND timeline <> $2 "
+            "FROM channels WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE");
+  c.prepare("rebase", rebase_sql);
   c.prepare("find_keys",
             "SELECT k.ord, m.seq, (extract(epoch FROM m.ts) * 1000000)::bigint, "
             "m.payload = k.payload "
@@ -144,7 +148,7 @@ void pg_publisher::impl::resolve_ids(const std::set<std::string>& names) {
   // the publishing transaction's locks to rows that already exist.
   pqxx::work tx(*conn);
   const std::string arr = missing.str();
-  tx.exec_prepared("create_channels", arr);
+  tx.exec_prepared("create_channels", arr, current_timeline());
   for (const auto& row : tx.exec_prepared("channel_ids", arr)) {
     ids[row[1].as<std::string>()] = row[0].as<channel_id>();
   }
@@ -198,9 +202,18 @@ batch_outcome pg_publisher::impl::run(std::vector<publish_request>& batch,
   std::vector<std::int64_t> lock_ids;
   for (const auto& n : names) lock_ids.push_back(ids.at(n));
   std::map<channel_id, locked_channel> chans;
-  for (const auto& row : tx.exec_prepared("lock_channels", int_array(lock_ids))) {
+  std::vector<std::int64_t> stale;
+  const std::int32_t timeline = current_timeline();
+  for (const auto& row : tx.exec_prepared("lock_channels", int_array(lock_ids), timeline)) {
     chans[row[0].as<channel_id>()] = {row[1].as<std::string>(), row[2].as<std::string>(),
                                       row[3].as<seq_t>(), false};
+    if (row[4].as<bool>()) stale.push_back(row[0].as<channel_id>());
+  }
+  // After a failover: these continue in a new epoch before this commit adds to them.
+  if (!stale.empty()) {
+    for (const auto& row : tx.exec_prepared("rebase", int_array(stale), timeline)) {
+      chans.at(row[0].as<channel_id>()).epoch = row[1].as<std::string>();
+    }
   }
   for (const auto& n : names) {
     auto it = chans.find(ids.at(n));

@@ -3,18 +3,25 @@
 
 #include "pg_connection.hpp"
 #include "sql_array.hpp"
+#include "timeline.hpp"
 
 namespace seqcast::storage {
 
 namespace {
 
+const std::string head_columns =
+    "id, name, epoch, first_seq, last_seq, "
+    "(SELECT string_agg(r.epoch || ':' || r.rewound_to, ',' ORDER BY r.n) FROM rewinds r "
+    "WHERE r.channel_id = channels.id), $2 <> 0 AND timeline <> 0 AND timeline <> $2";
+
 void prepare_statements(pqxx::connection& c) {
+  // Heads, with the epochs each row left behind ("epoch:rewound_to,…", oldest first)
+  // and whether it must be rebased onto the server's timeline $2 first.
   c.prepare("channel",
-            "SELECT id, name, epoch, first_seq, last_seq FROM channels "
-            "WHERE name = $1 AND last_seq > 0");
-  c.prepare("channels",
-            "SELECT id, name, epoch, first_seq, last_seq FROM channels "
-            "WHERE name = ANY($1::text[]) AND last_seq > 0");
+            "SELECT " + head_columns + " FROM channels WHERE name = $1 AND last_seq > 0");
+  c.prepare("channels", "SELECT " + head_columns +
+                            " FROM channels WHERE name = ANY($1::text[]) AND last_seq > 0");
+  c.prepare("rebase", rebase_sql);
   // At most $4 rows, and past the first, at most $5 payload bytes in all (the running
   // sum is over the rows already limited by count, so the scan stays bounded).
   c.prepare("read_range",
@@ -93,7 +100,50 @@ constexpr std::int64_t trim_lock_key = 0x5345514341535402;  // "SEQCAST" + 2
 
 channel_info to_info(const pqxx::row& row) {
   return {row[0].as<channel_id>(), row[1].as<std::string>(), row[2].as<std::string>(),
-          row[3].as<seq_t>(), row[4].as<seq_t>()};
+          row[3].as<seq_t>(),      row[4].as<seq_t>(),       {}};
+}
+
+// A head row: to_info, the past epochs (column 5) and whether it is stale (column 6).
+channel_info to_head(const pqxx::row& row, bool& stale) {
+  channel_info info = to_info(row);
+  if (!row[5].is_null()) {
+    const std::string text = row[5].as<std::string>();
+    std::size_t at = 0;
+    while (at < text.size()) {
+      std::size_t end = text.find(',', at);
+      if (end == std::string::npos) end = text.size();
+      const std::string_view item(text.data() + at, end - at);
+      const auto colon = item.rfind(':');
+      if (colon != std::string_view::npos) {
+        info.past.push_back(
+            {std::string(item.substr(0, colon)), std::stoll(std::string(item.substr(colon + 1)))});
+      }
+      at = end + 1;
+    }
+  }
+  stale = stale || row[6].as<bool>();
+  return info;
+}
+
+// Head rows of `query`: rows found on another timeline are rebased first (timeline.hpp),
+// then read again, so that no head read answers an epoch that has ended.
+template <class Exec>
+std::vector<channel_info> read_heads(pqxx::connection& c, Exec&& exec) {
+  for (int attempt = 0;; ++attempt) {
+    pqxx::nontransaction tx(c);
+    bool stale = false;
+    std::vector<channel_info> out;
+    std::vector<std::int64_t> ids;
+    const std::int32_t timeline = current_timeline();
+    for (const auto& row : exec(tx, timeline)) {
+      bool this_stale = false;
+      out.push_back(to_head(row, this_stale));
+      if (this_stale) ids.push_back(out.back().id);
+      stale = stale || this_stale;
+    }
+    if (!stale || attempt > 0) return out;
+    tx.exec_prepared("rebase", int_array(ids), timeline);
+  }
 }
 
 }  // namespace
@@ -132,10 +182,11 @@ auto pg_reader::run(std::string_view what, retry policy, F&& f) -> decltype(f())
 
 result<channel_info> pg_reader::channel(const std::string& name) {
   return run("read channel", retry::once_if_cut, [&]() -> result<channel_info> {
-    pqxx::nontransaction tx(*impl_->conn);
-    auto r = tx.exec_prepared("channel", name);
-    if (r.empty()) return error{errc::not_found, "channel not found"};
-    return to_info(r[0]);
+    auto heads = read_heads(*impl_->conn, [&](pqxx::nontransaction& tx, std::int32_t timeline) {
+      return tx.exec_prepared("channel", name, timeline);
+    });
+    if (heads.empty()) return error{errc::not_found, "channel not found"};
+    return std::move(heads.front());
   });
 }
 
@@ -143,10 +194,10 @@ result<std::vector<channel_info>> pg_reader::channels(const std::vector<std::str
   return run("read channels", retry::once_if_cut, [&]() -> result<std::vector<channel_info>> {
     text_array arr;
     for (const auto& n : names) arr.add(n);
-    pqxx::nontransaction tx(*impl_->conn);
-    std::vector<channel_info> out;
-    for (const auto& row : tx.exec_prepared("channels", arr.str())) out.push_back(to_info(row));
-    return out;
+    const std::string names_array = arr.str();
+    return read_heads(*impl_->conn, [&](pqxx::nontransaction& tx, std::int32_t timeline) {
+      return tx.exec_prepared("channels", names_array, timeline);
+    });
   });
 }
 

@@ -68,6 +68,10 @@ rocksdb_replay_cache::rocksdb_replay_cache() : impl_(std::make_unique<impl>()) {
 
 rocksdb_replay_cache::~rocksdb_replay_cache() = default;
 
+std::string rocksdb_replay_cache::identity(const std::string& database_id, std::int32_t timeline) {
+  return database_id + "@" + std::to_string(timeline);
+}
+
 result<std::unique_ptr<rocksdb_replay_cache>> rocksdb_replay_cache::open(
     const std::string& dir, const std::string& database_id, cache_limits limits) {
   std::unique_ptr<rocksdb_replay_cache> cache(new rocksdb_replay_cache());
@@ -212,6 +216,22 @@ void rocksdb_replay_cache::drop(channel_id channel) {
     total_bytes_ -= std::min<std::uint64_t>(total_bytes_, it->second.bytes);
     impl_->usage.erase(it);
   }
+}
+
+result<none> rocksdb_replay_cache::drop_all(const std::string& database_id) {
+  // Channel ids start at 1; the identity key sorts below every channel's range.
+  const auto begin = make_cache_key(1, 0);
+  const auto end = make_cache_key(std::numeric_limits<channel_id>::max(), 0);
+  rocksdb::WriteBatch batch;
+  if (auto s = batch.DeleteRange(impl_->slice(begin), impl_->slice(end)); !s.ok()) {
+    return rocks_error("drop all", s);
+  }
+  if (auto s = batch.Put(database_id_key, database_id); !s.ok()) return rocks_error("drop all", s);
+  // Gone or not, nothing old is read again: usage restarts, and a failed write leaves
+  // the old identity, which empties the cache at the next open.
+  impl_->usage.clear();
+  total_bytes_ = 0;
+  return write(batch);
 }
 
 result<std::vector<stored_message>> rocksdb_replay_cache::read(channel_id channel, seq_t after,

@@ -26,10 +26,15 @@ struct cache_limits {
 //
 // Keys are (channel row id, seq). A channel row id names one epoch, so entries
 // of an old epoch are never read for a new one. The cache records the identity
-// of the database it was filled from; opened against another database, it
+// of the database (and timeline) it was filled from; opened against another, it
 // empties itself first.
 class rocksdb_replay_cache {
  public:
+  // What the cache records as the source of its messages: the database and the server
+  // timeline they were read on (a failover to a standby starts another, which may lack
+  // some of them).
+  static std::string identity(const std::string& database_id, std::int32_t timeline);
+
   // Opens or creates the cache in `dir`. Returns unavailable when RocksDB cannot open it.
   static result<std::unique_ptr<rocksdb_replay_cache>> open(const std::string& dir,
                                                             const std::string& database_id,
@@ -52,6 +57,9 @@ class rocksdb_replay_cache {
 
   // Forgets a channel row (its epoch ended).
   void drop(channel_id channel);
+  // Forgets every message, and records that what comes next is from `database_id`
+  // (a failover: the database may no longer have some of what is here).
+  result<none> drop_all(const std::string& database_id);
 
   std::uint64_t approximate_bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
   bool emptied_on_open() const { return emptied_on_open_; }

@@ -13,13 +13,22 @@ namespace seqcast::storage {
 using seq_t = std::int64_t;
 using channel_id = std::int64_t;
 
+// An epoch a channel row left behind when it was rebased after a failover
+// (timeline.hpp): its seqs 1..rewound_to are the same messages in every later epoch.
+struct past_epoch {
+  std::string epoch;
+  seq_t rewound_to = 0;
+  bool operator==(const past_epoch&) const = default;
+};
+
 // One incarnation of a channel as PostgreSQL knows it.
 struct channel_info {
   channel_id id = 0;
   std::string name;
   std::string epoch;
-  seq_t first_seq = 1;  // oldest retained seq
-  seq_t last_seq = 0;   // head; 0 = no message yet
+  seq_t first_seq = 1;           // oldest retained seq
+  seq_t last_seq = 0;            // head; 0 = no message yet
+  std::vector<past_epoch> past;  // oldest first; filled by head reads only
 };
 
 // How much one range read may return: at most `messages` rows and, past the first row,

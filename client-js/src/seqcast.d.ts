@@ -33,15 +33,23 @@ export interface SubscribedInfo {
   head: number;
 }
 
-/** The asked position could not be resumed without a gap; delivery restarts at first_seq. */
+/**
+ * The asked position could not be resumed without a gap; delivery restarts at first_seq.
+ * "truncated": the messages in `missed` are no longer retained. "epoch_changed": the
+ * channel's history was destroyed. "rewound": the database failed over to a standby
+ * that lacked the messages after `rewound_to`; the position held named messages that no
+ * longer exist, and delivery goes on at rewound_to + 1 in the new epoch (refetch state).
+ */
 export interface ResetInfo {
   channel: string;
   epoch: string;
   first_seq: number;
   head: number;
-  reason: "truncated" | "epoch_changed";
-  /** The exact range of seqs lost, or null when the epoch changed. */
+  reason: "truncated" | "epoch_changed" | "rewound";
+  /** The exact range of seqs lost, or null when the epoch changed or was rewound. */
   missed: [number, number] | null;
+  /** "rewound" only: the last seq that survived (the same message in the new epoch). */
+  rewound_to?: number;
 }
 
 /** A message skipped seqs in the same epoch; it was delivered anyway. */

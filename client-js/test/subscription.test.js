@@ -182,6 +182,25 @@ test("an epoch_changed reset restarts the position in the new epoch", async () =
   assert.deepEqual(sub.position, { epoch: "e2", seq: 3 });
 });
 
+test("a rewound reset goes on right after what survived, in the new epoch", async () => {
+  // The database failed over to a standby that had this channel only up to 20; the
+  // subscription held 30 of e1. 1..20 are the same messages in e2.
+  const { last, sub, seqs } = await subscribed({
+    epoch: "e2",
+    head: 22,
+    options: { since: 30, epoch: "e1" },
+  });
+  const resets = [];
+  sub.on("reset", (info) => resets.push(info));
+  const info = { channel: "room:1", epoch: "e2", first_seq: 21, head: 22, reason: "rewound", rewound_to: 20, missed: null };
+  last().receive({ type: "reset", ...info });
+  assert.deepEqual(resets, [info]);
+  assert.deepEqual(sub.position, { epoch: "e2", seq: 20 });
+  for (const seq of [21, 22]) last().receive(message(seq, "e2"));
+  assert.deepEqual(seqs(), [21, 22]);
+  assert.deepEqual(sub.position, { epoch: "e2", seq: 22 });
+});
+
 test("a message of another epoch without a reset is delivered and the epoch followed", async () => {
   const { last, sub, seqs } = await subscribed({ head: 9 });
   last().receive(message(10));

@@ -8,18 +8,39 @@
 
 namespace seqcast::hub {
 
+std::optional<storage::seq_t> survived(const channel_state& st, std::string_view epoch) {
+  std::optional<storage::seq_t> r;
+  for (const auto& p : st.past) {
+    if (p.epoch == epoch)
+      r = p.rewound_to;
+    else if (r)
+      r = std::min(*r, p.rewound_to);  // a later failover rewound further
+  }
+  return r;
+}
+
 resume_decision decide_resume(const channel_state& st, std::optional<storage::seq_t> since,
                               const std::optional<std::string>& epoch) {
   resume_decision d;
   if (!since) return d;  // live only
   d.after = *since;
-  // The position names another incarnation (or history that no longer exists):
-  // it cannot be resumed; start over from the oldest retained.
   const bool other_epoch = epoch && (st.id == 0 || *epoch != st.epoch);
-  if (other_epoch || (st.id == 0 && d.after > 0)) {
+  const auto rewound_to = other_epoch && st.id != 0 ? survived(st, *epoch) : std::nullopt;
+  if (rewound_to) {
+    // An epoch the row left behind at a failover: its seqs up to R are the same
+    // messages now; beyond R, the position names messages the database lost.
+    if (d.after > *rewound_to) {
+      d.reset = "rewound";
+      d.reset_after = *rewound_to;
+      d.after = std::max(*rewound_to, st.first_seq - 1);
+    }
+  } else if (other_epoch || (st.id == 0 && d.after > 0)) {
+    // The position names another incarnation (or history that no longer exists):
+    // it cannot be resumed; start over from the oldest retained.
     d.reset = "epoch_changed";
     d.reset_after = d.after = st.id == 0 ? 0 : st.first_seq - 1;
-  } else if (d.after + 1 < st.first_seq) {
+  }
+  if (d.reset.empty() && d.after + 1 < st.first_seq) {
     d.reset = "truncated";
     d.reset_after = d.after;
     d.after = st.first_seq - 1;
@@ -41,7 +62,8 @@ void catch_up::start(channel_state& st, const std::string& name, const pending_s
   auto s = p.who.lock();
   if (!s) return;
   const auto d = decide_resume(st, p.since, p.epoch);
-  std::vector<frame_ptr> first{subscribed_frame(st, name, !p.since)};
+  std::vector<frame_ptr> first;
+  if (!p.moved) first.push_back(subscribed_frame(st, name, !p.since));
   if (!d.reset.empty()) {
     counters_.resets.fetch_add(1, std::memory_order_relaxed);
     first.push_back(reset_frame(st, name, d.reset, d.reset_after));
@@ -63,7 +85,12 @@ void catch_up::more(const std::string& name, std::uint64_t id, std::size_t grant
   auto* st = channels_.find(name);
   if (!st) return;
   auto it = st->catching.find(id);
-  if (it == st->catching.end()) return;  // live already, or gone
+  if (it == st->catching.end()) {
+    // Moved by a reload and waiting for the head: its first page takes this grant.
+    for (auto& w : st->waiting)
+      if (w.id == id) w.grant = grant;
+    return;  // live already, or gone
+  }
   it->second.grant = grant;
   next(name, id);
 }
@@ -103,15 +130,15 @@ void catch_up::next(const std::string& name, std::uint64_t id) {
   if (!history_.cached()) return fill(name, id);
   c.reading = true;
   history_.read_cache(st.id, c.last, st.head, {page_messages_, c.grant},
-                      [this, name, id, chan = st.id](rows_result rows) {
-                        on_cache_page(name, id, chan, std::move(rows));
+                      [this, name, id, chan = st.id, gen = st.generation](rows_result rows) {
+                        on_cache_page(name, id, chan, gen, std::move(rows));
                       });
 }
 
 void catch_up::on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
-                             rows_result rows) {
+                             std::uint64_t gen, rows_result rows) {
   auto* st = channels_.find(name);
-  if (!st) return;
+  if (!st || st->generation != gen) return;  // reloaded meanwhile: its own reads go on
   auto it = st->catching.find(id);
   if (it == st->catching.end()) return;
   auto& c = it->second;
@@ -137,15 +164,14 @@ void catch_up::fill(const std::string& name, std::uint64_t id) {
   const auto& c = st.catching.at(id);
   counters_.replay_pg_queries.fetch_add(1, std::memory_order_relaxed);
   history_.read_log(st.id, c.last, st.head, {page_messages_, c.grant},
-                    [this, name, chan = st.id, after = c.last](rows_result rows) {
-                      on_filled(name, chan, after, std::move(rows));
-                    });
+                    [this, name, chan = st.id, gen = st.generation, after = c.last](
+                        rows_result rows) { on_filled(name, chan, gen, after, std::move(rows)); });
 }
 
-void catch_up::on_filled(const std::string& name, storage::channel_id chan, storage::seq_t after,
-                         rows_result rows) {
+void catch_up::on_filled(const std::string& name, storage::channel_id chan, std::uint64_t gen,
+                         storage::seq_t after, rows_result rows) {
   auto* found = channels_.find(name);
-  if (!found) return;
+  if (!found || found->generation != gen) return;  // reloaded meanwhile: its own reads go on
   auto& st = *found;
   if (!rows && st.id == chan) {
     const auto delay = st.retry.next();
@@ -153,9 +179,9 @@ void catch_up::on_filled(const std::string& name, storage::channel_id chan, stor
               rows.err().message, delay.count());
     counters_.read_retries.fetch_add(1, std::memory_order_relaxed);
     // `filling` stays set until then: the channel is kept, and nobody else reads meanwhile.
-    timer_(delay, [this, name] {
+    timer_(delay, [this, name, gen] {
       auto* again = channels_.find(name);
-      if (!again) return;
+      if (!again || again->generation != gen) return;
       again->filling = false;
       auto waiters = std::move(again->fill_waiters);
       again->fill_waiters.clear();

@@ -18,7 +18,8 @@
 //    subscription waiting at or above its start, and refills the cache.
 // 4. Every gap is announced before any message after it: a position of another epoch gets
 //    `epoch_changed`, one below the oldest retained seq gets `truncated` with exactly the
-//    range missed.
+//    range missed, one beyond what survived a failover (an epoch the row left behind)
+//    gets `rewound` with the last seq that survived.
 // 5. A failed read is retried after the channel's backoff; the subscription keeps its place.
 #pragma once
 
@@ -42,9 +43,13 @@ struct resume_decision {
   enum class kind { live, replay };
   kind action = kind::live;
   storage::seq_t after = 0;        // the last seq the subscription holds (after any reset)
-  std::string_view reset;          // "", "epoch_changed" or "truncated"
-  storage::seq_t reset_after = 0;  // the position the reset is about
+  std::string_view reset;          // "", "epoch_changed", "truncated" or "rewound"
+  storage::seq_t reset_after = 0;  // the position the reset is about ("rewound": R)
 };
+// The last seq of `epoch` that is still the same message in the channel's current
+// epoch, when `epoch` is one the row left behind at a failover (rebased); nullopt for
+// any other epoch.
+std::optional<storage::seq_t> survived(const channel_state& st, std::string_view epoch);
 resume_decision decide_resume(const channel_state& st, std::optional<storage::seq_t> since,
                               const std::optional<std::string>& epoch);
 
@@ -67,11 +72,13 @@ class catch_up {
 
  private:
   void next(const std::string& name, std::uint64_t id);
+  // Read results name the channel row and state they were read for (`gen`: see
+  // channel_state::generation); a result for another is dropped.
   void on_cache_page(const std::string& name, std::uint64_t id, storage::channel_id chan,
-                     rows_result rows);
+                     std::uint64_t gen, rows_result rows);
   void fill(const std::string& name, std::uint64_t id);
-  void on_filled(const std::string& name, storage::channel_id chan, storage::seq_t after,
-                 rows_result rows);
+  void on_filled(const std::string& name, storage::channel_id chan, std::uint64_t gen,
+                 storage::seq_t after, rows_result rows);
   // Sends frames[from…] (which begin at c.last + 1) as far as the grant reaches;
   // returns how many it sent.
   std::size_t send_page(channel_state& st, std::uint64_t id, catching_sub& c,

@@ -25,6 +25,9 @@ struct pending_subscribe {
   std::optional<storage::seq_t> since;
   std::optional<std::string> epoch;
   std::size_t grant;  // bytes the subscriber can take for its first replay page (0: none yet)
+  // Already subscribed: the channel was reloaded under it (hub::reload); no second
+  // `subscribed`, only a reset if its position cannot go on.
+  bool moved = false;
 };
 
 // A subscription replaying history; see catch_up.hpp.
@@ -36,8 +39,14 @@ struct catching_sub {
 };
 
 struct channel_state {
+  std::uint64_t generation =
+      0;                       // this state's number: reads started for another drop their results
   storage::channel_id id = 0;  // row of the current epoch; 0 = no history
   std::string epoch;
+  std::vector<storage::past_epoch> past;  // epochs the row left behind (rebased), oldest first
+  // Set by a reload (hub::reload): the epoch and head this node knew before, so that
+  // what a failover took is counted and logged once the new head is read.
+  std::optional<storage::past_epoch> before_reload;
   storage::seq_t first_seq = 1;    // oldest retained, as last read from PostgreSQL
   storage::seq_t head = 0;         // last seq handed to subscribers
   storage::seq_t target = 0;       // highest seq known to exist
@@ -70,6 +79,7 @@ class channel_table {
   channel_state& get(const std::string& name, bool& created) {
     auto [it, inserted] = channels_.try_emplace(name);
     created = inserted;
+    if (inserted) it->second.generation = ++generations_;
     return it->second;
   }
   // Drops the channel if nothing needs it any more. In-flight reads find it gone
@@ -104,6 +114,7 @@ class channel_table {
 
  private:
   std::unordered_map<std::string, channel_state> channels_;
+  std::uint64_t generations_ = 0;
   mutable std::mutex counts_mutex_;
   std::unordered_map<std::string, std::size_t> counts_;  // guarded by counts_mutex_
 };

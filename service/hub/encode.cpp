@@ -66,13 +66,18 @@ frame_ptr subscribed_frame(const channel_state& st, const std::string& name, boo
 
 frame_ptr reset_frame(const channel_state& st, const std::string& name, std::string_view reason,
                       storage::seq_t after) {
-  const storage::seq_t first = st.id == 0 ? 1 : std::max<storage::seq_t>(st.first_seq, 1);
+  storage::seq_t first = st.id == 0 ? 1 : std::max<storage::seq_t>(st.first_seq, 1);
   std::optional<std::pair<std::int64_t, std::int64_t>> missed;
+  std::optional<std::int64_t> rewound_to;
   if (reason == "truncated") missed = std::make_pair(after + 1, first - 1);
-  return control(
-      frame::kind::reset,
-      protocol::reset(name, epoch_of(st), first, std::max(st.head, st.target), reason, missed),
-      first - 1);
+  if (reason == "rewound") {
+    rewound_to = after;  // delivery goes on right after what survived
+    first = std::max(first, after + 1);
+  }
+  return control(frame::kind::reset,
+                 protocol::reset(name, epoch_of(st), first, std::max(st.head, st.target), reason,
+                                 missed, rewound_to),
+                 first - 1);
 }
 
 frame_ptr error_frame(std::string_view code, std::string_view message, const std::string& name) {

@@ -19,7 +19,8 @@ frame_ptr message_frame(const channel_state& st, const std::string& name,
                         const storage::stored_message& m);
 // `subscribed` with the head known to exist; a live-only subscription skips up to it.
 frame_ptr subscribed_frame(const channel_state& st, const std::string& name, bool live_only);
-// `reset` for a position after `after`; delivery continues from the oldest retained.
+// `reset` for a position after `after`; delivery continues from the oldest retained
+// ("rewound": `after` is the last seq that survived, and delivery continues after it).
 frame_ptr reset_frame(const channel_state& st, const std::string& name, std::string_view reason,
                       storage::seq_t after);
 frame_ptr error_frame(std::string_view code, std::string_view message, const std::string& name);

@@ -46,6 +46,8 @@ class history {
   virtual void remember(
       std::vector<std::pair<storage::channel_id, std::vector<storage::stored_message>>> many) = 0;
   virtual void forget(storage::channel_id id) = 0;
+  // Forgets every cached message: the database changed timeline (a failover).
+  virtual void forget_all() = 0;
 };
 
 }  // namespace seqcast::hub

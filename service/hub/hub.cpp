@@ -59,7 +59,8 @@ void hub::on_committed(std::vector<storage::committed_message> messages) {
       if (st->local_until <= rows.back().seq) st->local_until = 0;  // what we expected is here
       // Our own messages go straight out when they are next in line; else
       // they only raise the target, and the range read fetches them.
-      if (st->loading || st->id != first.channel || rows.front().seq != st->head + 1) {
+      if (st->loading || st->id != first.channel || st->epoch != first.epoch ||
+          rows.front().seq != st->head + 1) {
         advance(name, {last.channel, name, last.epoch, rows.back().seq});
       } else {
         apply(*st, name, rows);
@@ -83,6 +84,10 @@ void hub::on_local(std::vector<storage::channel_advance> advances, bool expected
       }
     }
   });
+}
+
+void hub::on_timeline_changed() {
+  strand_([this] { reload_all(); });
 }
 
 void hub::on_listener_connected() {
@@ -114,7 +119,9 @@ void hub::reread_heads(std::uint64_t generation) {
     heads_retry_.reset();
     for (const auto& c : r.value()) {
       auto* st = channels_.find(c.name);
-      if (st && st->id == c.id) st->first_seq = std::max(st->first_seq, c.first_seq);
+      if (st && st->id == c.id && st->epoch == c.epoch) {
+        st->first_seq = std::max(st->first_seq, c.first_seq);
+      }
       advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
     }
   });
@@ -150,14 +157,75 @@ void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
 }
 
 void hub::load(const std::string& name) {
-  history_.head(name, [this, name](storage::result<storage::channel_info> info) {
-    on_loaded(name, std::move(info));
+  history_.head(name, [this, name, gen = channels_.find(name)->generation](
+                          storage::result<storage::channel_info> info) {
+    on_loaded(name, gen, std::move(info));
   });
 }
 
-void hub::on_loaded(const std::string& name, storage::result<storage::channel_info> info) {
+channel_state& hub::renew(const std::string& name) {
+  channel_state old = std::move(*channels_.find(name));
+  channels_.erase(name);
+  bool created = false;
+  auto& st = channels_.get(name, created);
+  // Live subscriptions hold everything up to the head, replaying ones up to their last.
+  std::optional<std::string> epoch;
+  if (old.id != 0) epoch = old.epoch;
+  for (auto& [id, who] : old.subs) {
+    st.waiting.push_back({id, std::move(who), old.head, epoch, 0, true});
+  }
+  for (auto& [id, c] : old.catching) {
+    st.waiting.push_back({id, std::move(c.who), c.last, epoch, c.grant, true});
+  }
+  for (auto& w : old.waiting) st.waiting.push_back(std::move(w));
+  if (old.id != 0 && !old.loading) st.before_reload = storage::past_epoch{old.epoch, old.head};
+  return st;
+}
+
+void hub::reload(const std::string& name) {
+  log::info("hub", "channel changed epoch under this node; reading it again channel={}", name);
+  renew(name);
+  load(name);
+}
+
+void hub::reload_all() {
+  counters_.timeline_changes.fetch_add(1, std::memory_order_relaxed);
+  // Nothing read before may be served again: the new primary may lack some of it.
+  if (history_.cached()) history_.forget_all();
+  std::vector<std::string> names;
+  for (const auto& [name, st] : channels_) names.push_back(name);
+  log::warn("hub",
+            "the database is on another timeline (a failover); replay cache emptied, "
+            "reading every channel again channels={}",
+            names.size());
+  std::vector<std::pair<std::string, std::uint64_t>> renewed;
+  for (const auto& name : names) renewed.emplace_back(name, renew(name).generation);
+  ++heads_generation_;  // a head re-read in flight is for the replaced states
+  if (renewed.empty()) return;
+  // One read for all of them; a failure falls back to each channel's own, retried.
+  history_.heads(names, [this, renewed](storage::result<std::vector<storage::channel_info>> r) {
+    std::unordered_map<std::string, storage::channel_info*> found;
+    if (r) {
+      for (auto& c : r.value()) found[c.name] = &c;
+    }
+    for (const auto& [name, gen] : renewed) {
+      auto* st = channels_.find(name);
+      if (!st || st->generation != gen) continue;
+      if (!r) {
+        load(name);
+      } else if (auto it = found.find(name); it != found.end()) {
+        on_loaded(name, gen, std::move(*it->second));
+      } else {
+        on_loaded(name, gen, storage::error{storage::errc::not_found, "channel not found"});
+      }
+    }
+  });
+}
+
+void hub::on_loaded(const std::string& name, std::uint64_t gen,
+                    storage::result<storage::channel_info> info) {
   auto* found = channels_.find(name);
-  if (!found) return;
+  if (!found || found->generation != gen) return;  // replaced: its own read is under way
   auto& st = *found;
   if (!info && info.err().code != storage::errc::not_found) {
     // The subscribers wait (they have no answer yet) while the read is retried.
@@ -165,9 +233,9 @@ void hub::on_loaded(const std::string& name, storage::result<storage::channel_in
     log::warn("hub", "reading channel head failed channel={} error=\"{}\" retry_in_ms={}", name,
               info.err().message, delay.count());
     counters_.read_retries.fetch_add(1, std::memory_order_relaxed);
-    timer_(delay, [this, name] {
+    timer_(delay, [this, name, gen] {
       auto* again = channels_.find(name);
-      if (!again) return;
+      if (!again || again->generation != gen) return;
       if (again->waiting.empty()) return channels_.erase(name);  // nobody waits any more
       load(name);
     });
@@ -177,10 +245,23 @@ void hub::on_loaded(const std::string& name, storage::result<storage::channel_in
   if (info) {
     st.id = info.value().id;
     st.epoch = info.value().epoch;
+    st.past = std::move(info.value().past);
     st.first_seq = info.value().first_seq;
     st.head = st.target = info.value().last_seq;
   }
   st.loading = false;
+  if (auto before = std::exchange(st.before_reload, std::nullopt); before && info) {
+    // What a failover took from this channel, as far as this node had seen it.
+    if (auto r = survived(st, before->epoch); r && *r < before->rewound_to) {
+      counters_.rewinds.fetch_add(1, std::memory_order_relaxed);
+      counters_.rewound_messages.fetch_add(static_cast<std::uint64_t>(before->rewound_to - *r),
+                                           std::memory_order_relaxed);
+      log::warn("hub",
+                "channel rewound by a failover: the database lost messages this node had seen "
+                "channel={} epoch={} seen_head={} rewound_to={} lost={} new_epoch={}",
+                name, before->epoch, before->rewound_to, *r, before->rewound_to - *r, st.epoch);
+    }
+  }
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   for (const auto& w : waiting) catch_up_.start(st, name, w);
@@ -201,7 +282,11 @@ void hub::advance(const std::string& name, const storage::channel_advance& a) {
     return;
   }
   if (a.id < st.id) return;  // an older incarnation's news
-  if (a.id > st.id) new_incarnation(st, name, a);
+  if (a.id > st.id) {
+    new_incarnation(st, name, a);
+  } else if (a.epoch != st.epoch) {
+    return reload(name);  // the row was rebased after a failover: find out how far back
+  }
   st.target = std::max(st.target, a.to_seq);
   // Our own commit in flight will hand these over itself: no read back.
   if (st.target > st.head && st.target > st.local_until) fetch(name);
@@ -213,6 +298,7 @@ void hub::new_incarnation(channel_state& st, const std::string& name,
   const storage::channel_id old_id = st.id;
   st.id = a.id;
   st.epoch = a.epoch;
+  st.past.clear();
   st.head = st.target = 0;
   st.local_until = 0;
   st.first_seq = 1;
@@ -235,14 +321,16 @@ void hub::fetch(const std::string& name) {
   if (st.fetching) return;
   st.fetching = true;
   counters_.fetches.fetch_add(1, std::memory_order_relaxed);
-  history_.read_log(
-      st.id, st.head, st.target, limits_.fetch,
-      [this, name, id = st.id](rows_result rows) { on_fetched(name, id, std::move(rows)); });
+  history_.read_log(st.id, st.head, st.target, limits_.fetch,
+                    [this, name, id = st.id, gen = st.generation](rows_result rows) {
+                      on_fetched(name, id, gen, std::move(rows));
+                    });
 }
 
-void hub::on_fetched(const std::string& name, storage::channel_id id, rows_result rows) {
+void hub::on_fetched(const std::string& name, storage::channel_id id, std::uint64_t gen,
+                     rows_result rows) {
   auto* found = channels_.find(name);
-  if (!found) return;
+  if (!found || found->generation != gen) return;  // replaced: its own reads go on
   auto& st = *found;
   if (!rows && st.id == id && !(st.subs.empty() && st.catching.empty())) {
     const auto delay = st.retry.next();
@@ -250,9 +338,9 @@ void hub::on_fetched(const std::string& name, storage::channel_id id, rows_resul
               rows.err().message, delay.count());
     counters_.read_retries.fetch_add(1, std::memory_order_relaxed);
     // `fetching` stays set until then: the channel is kept, and no other read starts.
-    timer_(delay, [this, name] {
+    timer_(delay, [this, name, gen] {
       auto* again = channels_.find(name);
-      if (!again) return;
+      if (!again || again->generation != gen) return;
       again->fetching = false;
       if (again->target > again->head && !(again->subs.empty() && again->catching.empty())) {
         return fetch(name);

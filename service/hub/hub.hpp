@@ -47,6 +47,10 @@ struct hub_limits {
 //   of all tracked channels are re-read (retried until it succeeds) and gaps filled.
 // - A failed read is never the end: head loads, live range reads and replay reads
 //   are retried with backoff while anyone waits for them.
+// - A failover to a standby that lacked the last commits rebases channels onto a new
+//   epoch (storage/timeline.hpp). The hub then reloads them: each state starts over
+//   from a fresh head read with its subscriptions moved in, and a position beyond what
+//   survived gets `rewound`. Reads started for a replaced state drop their results.
 // - Resume: see catch_up.hpp. The hub calls into it; it never calls back.
 class hub {
  public:
@@ -81,6 +85,9 @@ class hub {
   void on_local(std::vector<storage::channel_advance> advances, bool expected);
   // The LISTEN connection was (re)opened: anything may have been missed.
   void on_listener_connected();
+  // The database came back on another server timeline (a failover): the cache may hold
+  // messages it lost, and every channel is read again (storage/timeline.hpp).
+  void on_timeline_changed();
 
   // Subscribers of `channel` on this node (thread-safe, for channel info).
   std::size_t subscriber_count(const std::string& channel) const;
@@ -91,13 +98,20 @@ class hub {
   void do_subscribe(pending_subscribe p, const std::string& channel);
   void do_unsubscribe(std::uint64_t id, const std::string& channel);
   void load(const std::string& name);
-  void on_loaded(const std::string& name, storage::result<storage::channel_info> info);
+  void on_loaded(const std::string& name, std::uint64_t gen,
+                 storage::result<storage::channel_info> info);
+  // Starts the channel over from a fresh head read, its subscriptions moved into the new
+  // state where they stand (their positions resume there, or get a reset).
+  void reload(const std::string& name);
+  channel_state& renew(const std::string& name);
+  void reload_all();
   void reread_heads(std::uint64_t generation);
   void advance(const std::string& name, const storage::channel_advance& a);
   void new_incarnation(channel_state& st, const std::string& name,
                        const storage::channel_advance& a);
   void fetch(const std::string& name);
-  void on_fetched(const std::string& name, storage::channel_id id, rows_result rows);
+  void on_fetched(const std::string& name, storage::channel_id id, std::uint64_t gen,
+                  rows_result rows);
   void apply(channel_state& st, const std::string& name,
              std::vector<storage::stored_message>& rows);
   // Hands frames to the live subscribers (fanout.hpp).

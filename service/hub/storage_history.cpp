@@ -2,6 +2,7 @@
 #include "hub/storage_history.hpp"
 
 #include "log.hpp"
+#include "timeline.hpp"
 
 namespace seqcast::hub {
 
@@ -55,5 +56,14 @@ void storage_history::remember(
 }
 
 void storage_history::forget(storage::channel_id id) { cache_->drop(id); }
+
+void storage_history::forget_all() {
+  const auto identity =
+      storage::rocksdb_replay_cache::identity(database_id_, storage::current_timeline());
+  if (auto r = cache_->drop_all(identity); !r) {
+    // Left as it was, the identity names the old timeline: the next open empties it.
+    log::error("hub", "emptying the cache failed error=\"{}\"", r.err().message);
+  }
+}
 
 }  // namespace seqcast::hub

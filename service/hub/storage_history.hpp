@@ -15,8 +15,13 @@ namespace seqcast::hub {
 class storage_history final : public history {
  public:
   using post_fn = std::function<void(std::function<void()>)>;
-  storage_history(blocking_pool& pool, storage::rocksdb_replay_cache* cache, post_fn strand)
-      : pool_(pool), cache_(cache), strand_(std::move(strand)) {}
+  // `database_id`: what the cache's identity names (rocksdb_replay_cache::identity).
+  storage_history(blocking_pool& pool, storage::rocksdb_replay_cache* cache, post_fn strand,
+                  std::string database_id = {})
+      : pool_(pool),
+        cache_(cache),
+        strand_(std::move(strand)),
+        database_id_(std::move(database_id)) {}
 
   void head(std::string name,
             std::function<void(storage::result<storage::channel_info>)> done) override;
@@ -33,6 +38,7 @@ class storage_history final : public history {
   void remember(std::vector<std::pair<storage::channel_id, std::vector<storage::stored_message>>>
                     many) override;
   void forget(storage::channel_id id) override;
+  void forget_all() override;
 
  private:
   // Runs read(db) on the pool, then done(result) on the strand.
@@ -42,6 +48,7 @@ class storage_history final : public history {
   blocking_pool& pool_;
   storage::rocksdb_replay_cache* cache_;
   post_fn strand_;
+  std::string database_id_;
 };
 
 }  // namespace seqcast::hub

@@ -60,6 +60,15 @@ void declare_node_metrics(registry& r, const node_sources& s) {
   r.counter("seqcast_replay_pg_queries_total", "PostgreSQL range reads for replays.",
             load(h.replay_pg_queries));
   r.counter("seqcast_resets_total", "Reset frames sent.", load(h.resets));
+  r.counter("seqcast_timeline_changes_total",
+            "Failovers noticed: the database came back on another server timeline.",
+            load(h.timeline_changes));
+  r.counter("seqcast_rewinds_total",
+            "Channels found behind what this node had seen after a failover (reset rewound).",
+            load(h.rewinds));
+  r.counter("seqcast_rewound_messages_total",
+            "Messages this node had seen that the database lost in a failover.",
+            load(h.rewound_messages));
   r.counter("seqcast_hub_read_retries_total",
             "Hub reads of PostgreSQL (heads, live ranges, replays) retried after a failure.",
             load(h.read_retries));

@@ -45,11 +45,12 @@ std::string message(std::string_view channel, std::string_view epoch, std::int64
 
 std::string reset(std::string_view channel, std::optional<std::string_view> epoch,
                   std::int64_t first_seq, std::int64_t head, std::string_view reason,
-                  std::optional<std::pair<std::int64_t, std::int64_t>> missed) {
+                  std::optional<std::pair<std::int64_t, std::int64_t>> missed,
+                  std::optional<std::int64_t> rewound_to) {
   return fmt::format(
-      R"({{"type":"reset","channel":{},"epoch":{},"first_seq":{},"head":{},"reason":{},"missed":{}}})",
+      R"({{"type":"reset","channel":{},"epoch":{},"first_seq":{},"head":{},"reason":{},{}"missed":{}}})",
       json::quoted(channel), epoch ? json::quoted(*epoch) : "null", first_seq, head,
-      json::quoted(reason),
+      json::quoted(reason), rewound_to ? fmt::format(R"("rewound_to":{},)", *rewound_to) : "",
       missed ? fmt::format("[{},{}]", missed->first, missed->second) : "null");
 }
 

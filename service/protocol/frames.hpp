@@ -30,7 +30,8 @@ std::string message(std::string_view channel, std::string_view epoch, std::int64
                     std::int64_t ts_us, std::string_view payload);
 std::string reset(std::string_view channel, std::optional<std::string_view> epoch,
                   std::int64_t first_seq, std::int64_t head, std::string_view reason,
-                  std::optional<std::pair<std::int64_t, std::int64_t>> missed);
+                  std::optional<std::pair<std::int64_t, std::int64_t>> missed,
+                  std::optional<std::int64_t> rewound_to = std::nullopt);
 std::string error(std::string_view code, std::string_view message,
                   std::optional<std::string_view> channel = std::nullopt);
 std::string reconnect(std::int64_t within_ms);

@@ -86,6 +86,36 @@ TEST(RocksdbReplayCache, SurvivesReopenButNotAnotherDatabase) {
   EXPECT_TRUE(other.value()->read(3, 0, 100, {100, 1u << 30}).value().empty());
 }
 
+TEST(RocksdbReplayCache, ATimelineChangeEmptiesItAndItsIdentityFollows) {
+  temp_dir dir;
+  const auto before = rocksdb_replay_cache::identity("db1", 1);
+  const auto after = rocksdb_replay_cache::identity("db1", 2);
+  EXPECT_NE(before, after);
+  {
+    auto c = rocksdb_replay_cache::open(dir.path.string(), before, {});
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c.value()->put(3, msgs(1, 50)));
+    ASSERT_TRUE(c.value()->put(4, msgs(1, 5)));
+    ASSERT_TRUE(c.value()->drop_all(after));  // a failover while running
+    EXPECT_TRUE(c.value()->read(3, 0, 100, {100, 1u << 30}).value().empty());
+    EXPECT_TRUE(c.value()->read(4, 0, 100, {100, 1u << 30}).value().empty());
+    EXPECT_EQ(c.value()->approximate_bytes(), 0u);
+    ASSERT_TRUE(c.value()->put(3, msgs(1, 2)));  // read on the new timeline
+  }
+  {
+    auto c = rocksdb_replay_cache::open(dir.path.string(), after, {});
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c.value()->emptied_on_open());
+    EXPECT_EQ(seqs(c.value()->read(3, 0, 100, {100, 1u << 30}).value()),
+              (std::vector<seq_t>{1, 2}));
+  }
+  // Opened after a failover it did not see: emptied.
+  auto c =
+      rocksdb_replay_cache::open(dir.path.string(), rocksdb_replay_cache::identity("db1", 3), {});
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c.value()->emptied_on_open());
+}
+
 TEST(RocksdbReplayCache, EvictsLeastRecentlyWrittenChannelsOverBudget) {
   temp_dir dir;
   auto c = rocksdb_replay_cache::open(dir.path.string(), "db1", {100000, 64 * 1024});

@@ -69,10 +69,19 @@ class memory_history final : public hub::history {
   storage::channel_advance append(const std::string& name, std::string payload,
                                   storage::channel_id id = 1) {
     auto& c = channels[name];
-    if (c.info.id == 0) c.info = {id, name, "e" + std::to_string(id), 1, 0};
+    if (c.info.id == 0) c.info = {id, name, "e" + std::to_string(id), 1, 0, {}};
     const auto seq = ++c.info.last_seq;
     c.rows[seq] = {seq, 1000 * seq, std::move(payload)};
     return {c.info.id, name, c.info.epoch, seq};
+  }
+  // A failover to a standby that had `name` only up to `survived`, then the rebase of
+  // its row (storage/timeline.hpp): the same row continues in `epoch`.
+  void rewind(const std::string& name, storage::seq_t survived, std::string epoch) {
+    auto& c = channels.at(name);
+    c.rows.erase(c.rows.upper_bound(survived), c.rows.end());
+    c.info.past.push_back({c.info.epoch, survived});
+    c.info.epoch = std::move(epoch);
+    c.info.last_seq = survived;
   }
   void trim(const std::string& name, storage::seq_t first) {
     auto& c = channels.at(name);
@@ -91,9 +100,9 @@ class memory_history final : public hub::history {
       done(it->second.info);
     });
   }
-  void heads(std::vector<std::string> names,
-             std::function<void(storage::result<std::vector<storage::channel_info>>)> done)
-      override {
+  void heads(
+      std::vector<std::string> names,
+      std::function<void(storage::result<std::vector<storage::channel_info>>)> done) override {
     ex_.post([this, names, done] {
       if (fail_heads > 0 && fail_heads--) return done(unavailable());
       std::vector<storage::channel_info> out;
@@ -130,14 +139,13 @@ class memory_history final : public hub::history {
     });
   }
   void remember(storage::channel_id, const std::vector<storage::stored_message>&) override {}
-  void remember(std::vector<std::pair<storage::channel_id, std::vector<storage::stored_message>>>)
-      override {}
+  void remember(
+      std::vector<std::pair<storage::channel_id, std::vector<storage::stored_message>>>) override {}
   void forget(storage::channel_id) override {}
+  void forget_all() override {}
 
  private:
-  static storage::error unavailable() {
-    return {storage::errc::unavailable, "injected failure"};
-  }
+  static storage::error unavailable() { return {storage::errc::unavailable, "injected failure"}; }
   manual_executor& ex_;
 };
 

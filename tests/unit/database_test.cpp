@@ -24,16 +24,17 @@ TEST(Database, SchemaNamesAreUnquotedIdentifiers) {
 TEST(Database, UriGetsDefaultsAndTheSchemaAsSearchPath) {
   EXPECT_EQ(connection_string({"postgresql://u@h:5/db", "seqcast"}),
             "postgresql://u@h:5/db?connect_timeout=5&keepalives_idle=10&keepalives_interval=3"
-            "&keepalives_count=3&application_name=seqcast&options=-csearch_path%3Dseqcast");
+            "&keepalives_count=3&application_name=seqcast&target_session_attrs=read-write&options=-"
+            "csearch_path%3Dseqcast");
 }
 
 TEST(Database, UriKeepsItsOwnSettingsAndOptions) {
   EXPECT_EQ(connection_string({"postgres://h/db?connect_timeout=2&application_name=app&"
                                "keepalives_idle=1&keepalives_interval=1&keepalives_count=1&"
-                               "options=-c%20statement_timeout%3D5s",
+                               "target_session_attrs=any&options=-c%20statement_timeout%3D5s",
                                "rt"}),
             "postgres://h/db?connect_timeout=2&application_name=app&keepalives_idle=1&"
-            "keepalives_interval=1&keepalives_count=1&"
+            "keepalives_interval=1&keepalives_count=1&target_session_attrs=any&"
             "options=-c%20statement_timeout%3D5s%20-csearch_path%3Drt");
   // A multi-host URL (a primary and a standby) is one URL like any other.
   EXPECT_EQ(
@@ -49,10 +50,11 @@ TEST(Database, UriKeepsItsOwnSettingsAndOptions) {
 TEST(Database, KeyValueConninfo) {
   EXPECT_EQ(connection_string({"host=h dbname=d", "seqcast"}),
             "host=h dbname=d connect_timeout=5 keepalives_idle=10 keepalives_interval=3 "
-            "keepalives_count=3 application_name=seqcast options='-csearch_path=seqcast'");
+            "keepalives_count=3 application_name=seqcast target_session_attrs=read-write "
+            "options='-csearch_path=seqcast'");
   const std::string given =
       "host=h connect_timeout=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=1 "
-      "application_name=a ";
+      "application_name=a target_session_attrs=any ";
   EXPECT_EQ(connection_string({given + "options='-c statement_timeout=5s' dbname=d", "s"}),
             given + "options='-c statement_timeout=5s -csearch_path=s' dbname=d");
   EXPECT_EQ(connection_string({given + "options = -cx=1", "s"}),

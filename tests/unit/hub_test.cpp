@@ -297,5 +297,155 @@ TEST_F(HubTest, ANewEpochResetsLiveAndReplayingSubscribers) {
   }
 }
 
+// ---- failover: a standby promoted without the last commits (storage/timeline.hpp) ----
+
+TEST(ResumeDecision, AnEpochLeftBehindResumesUpToWhatSurvived) {
+  channel_state st;
+  st.id = 7;
+  st.epoch = "e2";
+  st.first_seq = 1;
+  st.head = 40;
+  // e0 ended at 30 (a first failover), then e1 at 20 (a second one rewound further).
+  st.past = {{"e0", 30}, {"e1", 20}};
+  EXPECT_EQ(survived(st, "e0"), 20);
+  EXPECT_EQ(survived(st, "e1"), 20);
+  EXPECT_EQ(survived(st, "e2"), std::nullopt);
+  EXPECT_EQ(survived(st, "other"), std::nullopt);
+  auto d = decide_resume(st, 15, std::string("e0"));  // the same messages: no reset
+  EXPECT_TRUE(d.reset.empty());
+  EXPECT_EQ(d.after, 15);
+  EXPECT_EQ(d.action, resume_decision::kind::replay);
+  d = decide_resume(st, 20, std::string("e1"));
+  EXPECT_TRUE(d.reset.empty());
+  d = decide_resume(st, 25, std::string("e0"));  // beyond what survived
+  EXPECT_EQ(d.reset, "rewound");
+  EXPECT_EQ(d.reset_after, 20);
+  EXPECT_EQ(d.after, 20);
+  st.first_seq = 31;  // and what survived was trimmed since
+  d = decide_resume(st, 25, std::string("e1"));
+  EXPECT_EQ(d.reset, "rewound");
+  EXPECT_EQ(d.reset_after, 20);
+  EXPECT_EQ(d.after, 30);
+  d = decide_resume(st, 10, std::string("e0"));  // at or below R, but trimmed
+  EXPECT_EQ(d.reset, "truncated");
+  d = decide_resume(st, 25, std::string("other"));
+  EXPECT_EQ(d.reset, "epoch_changed");
+}
+
+class FailoverTest : public HubTest {
+ protected:
+  // Channel "c" with seqs 1..50 in epoch e1, `live` holding all of them live.
+  void SetUp() override {
+    for (int i = 1; i <= 50; ++i) history_.append("c", "\"old " + std::to_string(i) + "\"");
+    live = subscriber();
+    hub_.subscribe(1, live, "c", 0, std::string("e1"), 1 << 20);
+    ex_.run();
+    ASSERT_EQ(live->seqs(), iota(1, 50));
+  }
+  // The payload of every message frame `s` got, in order.
+  static std::vector<std::string> texts(const fake_subscriber& s) {
+    std::vector<std::string> out;
+    for (const auto* f : s.of_kind(frame::kind::message)) out.push_back(f->text);
+    return out;
+  }
+  std::shared_ptr<fake_subscriber> live;
+};
+
+TEST_F(FailoverTest, LiveSubscribersBeyondWhatSurvivedAreToldRewoundThenGetTheNewMessages) {
+  history_.rewind("c", 20, "e1b");
+  for (int i = 21; i <= 25; ++i) history_.append("c", "\"new " + std::to_string(i) + "\"");
+  hub_.on_timeline_changed();
+  ex_.run();
+  hub_.more(1, "c", 1 << 20);  // a moved subscription replays within grants too
+  ex_.run();
+  const auto resets = live->of_kind(frame::kind::reset);
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_NE(resets[0]->text.find(R"("reason":"rewound","rewound_to":20,"missed":null)"),
+            std::string::npos)
+      << resets[0]->text;
+  EXPECT_NE(resets[0]->text.find(R"("epoch":"e1b","first_seq":21)"), std::string::npos)
+      << resets[0]->text;
+  EXPECT_EQ(resets[0]->reset_to, 20);
+  EXPECT_EQ(live->of_kind(frame::kind::subscribed).size(), 1u);  // no second `subscribed`
+  auto want = iota(1, 50);
+  for (auto s : iota(21, 25)) want.push_back(s);
+  EXPECT_EQ(live->seqs(), want);
+  const auto got = texts(*live);
+  EXPECT_NE(got[50].find(R"("epoch":"e1b","seq":21)"), std::string::npos) << got[50];
+  EXPECT_NE(got[50].find("new 21"), std::string::npos) << got[50];
+  EXPECT_EQ(hub_.counters().rewinds.load(), 1u);
+  EXPECT_EQ(hub_.counters().rewound_messages.load(), 30u);
+  // Live from there on, in the new epoch.
+  publish("c", "\"new 26\"");
+  EXPECT_EQ(live->seqs().back(), 26);
+}
+
+TEST_F(FailoverTest, PositionsAtOrBelowWhatSurvivedResumeWithoutAReset) {
+  history_.rewind("c", 20, "e1b");
+  for (int i = 21; i <= 25; ++i) history_.append("c", "\"new " + std::to_string(i) + "\"");
+  hub_.on_timeline_changed();
+  ex_.run();
+  auto below = subscriber();
+  auto at = subscriber();
+  auto beyond = subscriber();
+  hub_.subscribe(2, below, "c", 15, std::string("e1"), 1 << 20);
+  hub_.subscribe(3, at, "c", 20, std::string("e1"), 1 << 20);
+  hub_.subscribe(4, beyond, "c", 30, std::string("e1"), 1 << 20);
+  ex_.run();
+  EXPECT_TRUE(below->of_kind(frame::kind::reset).empty());
+  EXPECT_EQ(below->seqs(), iota(16, 25));
+  EXPECT_TRUE(at->of_kind(frame::kind::reset).empty());
+  EXPECT_EQ(at->seqs(), iota(21, 25));
+  ASSERT_EQ(beyond->of_kind(frame::kind::reset).size(), 1u);
+  EXPECT_EQ(beyond->seqs(), iota(21, 25));
+  for (const auto& t : texts(*beyond)) EXPECT_NE(t.find("new"), std::string::npos) << t;
+}
+
+TEST_F(FailoverTest, NothingLostMeansNoResetOnlyANewEpoch) {
+  // A synchronous standby has every acknowledged message: R is the head.
+  history_.rewind("c", 50, "e1b");
+  hub_.on_timeline_changed();
+  ex_.run();
+  publish("c", "\"51\"");
+  EXPECT_TRUE(live->of_kind(frame::kind::reset).empty());
+  EXPECT_EQ(live->seqs(), iota(1, 51));
+  EXPECT_NE(texts(*live).back().find(R"("epoch":"e1b","seq":51)"), std::string::npos);
+  EXPECT_EQ(hub_.counters().rewinds.load(), 0u);
+}
+
+TEST_F(FailoverTest, ARebaseHeardFromAnotherNodeReloadsTheChannel) {
+  // This node has not noticed the failover itself: another node's commit on the
+  // new primary names the same row in another epoch.
+  history_.rewind("c", 40, "e1b");
+  auto a = history_.append("c", "\"new 41\"");
+  hub_.on_notify({a});
+  ex_.run();
+  hub_.more(1, "c", 1 << 20);
+  ex_.run();
+  ASSERT_EQ(live->of_kind(frame::kind::reset).size(), 1u);
+  auto want = iota(1, 50);
+  want.push_back(41);
+  EXPECT_EQ(live->seqs(), want);
+}
+
+TEST_F(FailoverTest, ReadsStartedBeforeTheChangeAreDropped) {
+  auto late = subscriber();
+  hub_.subscribe(2, late, "c", 0, std::string("e1"), 1 << 20);  // ring too small: reads the log
+  // The failover lands while that read is queued; the read answers from the new primary.
+  history_.rewind("c", 20, "e1b");
+  for (int i = 21; i <= 25; ++i) history_.append("c", "\"new " + std::to_string(i) + "\"");
+  hub_.on_timeline_changed();
+  ex_.run();
+  hub_.more(2, "c", 1 << 20);
+  ex_.run();
+  // Whatever it got is one consistent history: old 1..20, then new 21..25 of e1b.
+  const auto got = texts(*late);
+  ASSERT_EQ(late->seqs(), iota(1, 25));
+  for (std::size_t i = 20; i < got.size(); ++i) {
+    EXPECT_NE(got[i].find("new"), std::string::npos) << got[i];
+    EXPECT_NE(got[i].find("e1b"), std::string::npos) << got[i];
+  }
+}
+
 }  // namespace
 }  // namespace seqcast::hub
