@@ -19,12 +19,25 @@ std::optional<storage::seq_t> survived(const channel_state& st, std::string_view
   return r;
 }
 
+bool beyond_head(const channel_state& st, const pending_subscribe& p) {
+  return p.since && st.id != 0 && (!p.epoch || *p.epoch == st.epoch) &&
+         *p.since > std::max(st.head, st.target);
+}
+
 resume_decision decide_resume(const channel_state& st, std::optional<storage::seq_t> since,
-                              const std::optional<std::string>& epoch) {
+                              const std::optional<std::string>& epoch, bool fresh) {
   resume_decision d;
   if (!since) return d;  // live only
   d.after = *since;
   const bool other_epoch = epoch && (st.id == 0 || *epoch != st.epoch);
+  if (fresh && !other_epoch && st.id != 0 && d.after > std::max(st.head, st.target)) {
+    // The database's head, read after the client asked, is below its position: a
+    // failover lost what it names (or it never existed). Never wait for that seq, which
+    // will name another message.
+    d.reset = "rewound";
+    d.reset_after = d.after = std::max(st.head, st.target);
+    return d;
+  }
   const auto rewound_to = other_epoch && st.id != 0 ? survived(st, *epoch) : std::nullopt;
   if (rewound_to) {
     // An epoch the row left behind at a failover: its seqs up to R are the same
@@ -61,7 +74,7 @@ catch_up::catch_up(channel_table& channels, history& history, fanout& out, hub_c
 void catch_up::start(channel_state& st, const std::string& name, const pending_subscribe& p) {
   auto s = p.who.lock();
   if (!s) return;
-  const auto d = decide_resume(st, p.since, p.epoch);
+  const auto d = decide_resume(st, p.since, p.epoch, p.fresh);
   std::vector<frame_ptr> first;
   if (!p.moved) first.push_back(subscribed_frame(st, name, !p.since));
   if (!d.reset.empty()) {

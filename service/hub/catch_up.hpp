@@ -50,8 +50,14 @@ struct resume_decision {
 // epoch, when `epoch` is one the row left behind at a failover (rebased); nullopt for
 // any other epoch.
 std::optional<storage::seq_t> survived(const channel_state& st, std::string_view epoch);
+// `fresh`: the head was read from PostgreSQL after the subscribe arrived (a position
+// beyond it in the current epoch is then told `rewound` to the head: the database lost
+// what it names, or never had it).
 resume_decision decide_resume(const channel_state& st, std::optional<storage::seq_t> since,
-                              const std::optional<std::string>& epoch);
+                              const std::optional<std::string>& epoch, bool fresh = false);
+// Whether a subscribe is for a position beyond every seq this node knows of, in the
+// current epoch: the head must be read again before it can be answered.
+bool beyond_head(const channel_state& st, const pending_subscribe& p);
 
 class catch_up {
  public:

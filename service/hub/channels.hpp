@@ -28,6 +28,9 @@ struct pending_subscribe {
   // Already subscribed: the channel was reloaded under it (hub::reload); no second
   // `subscribed`, only a reset if its position cannot go on.
   bool moved = false;
+  // The channel's head was read from PostgreSQL after this subscribe arrived: a
+  // position beyond it names messages the database does not have (catch_up.hpp).
+  bool fresh = false;
 };
 
 // A subscription replaying history; see catch_up.hpp.
@@ -57,6 +60,7 @@ struct channel_state {
   util::backoff retry;             // failed reads of this channel wait this out
   std::vector<storage::channel_advance> early;  // advances seen while loading
   std::vector<pending_subscribe> waiting;       // subscribes that arrive while loading
+  std::vector<pending_subscribe> verifying;     // … beyond the head: read again first
   std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs;  // live
   std::unordered_map<std::uint64_t, catching_sub> catching;           // replaying
   std::vector<std::uint64_t> fill_waiters;  // catching subscriptions waiting for `filling`
@@ -64,7 +68,8 @@ struct channel_state {
   std::size_t ring_bytes = 0;
 
   bool idle() const {
-    return subs.empty() && catching.empty() && waiting.empty() && !loading && !fetching && !filling;
+    return subs.empty() && catching.empty() && waiting.empty() && verifying.empty() && !loading &&
+           !fetching && !filling;
   }
 };
 

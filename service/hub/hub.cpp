@@ -1,6 +1,8 @@
 // The hub: subscriptions per channel, and the single sequencer that feeds them.
 #include "hub/hub.hpp"
 
+#include <algorithm>
+
 #include "hub/encode.hpp"
 #include "log.hpp"
 
@@ -120,6 +122,12 @@ void hub::reread_heads(std::uint64_t generation) {
     for (const auto& c : r.value()) {
       auto* st = channels_.find(c.name);
       if (st && st->id == c.id && st->epoch == c.epoch) {
+        // The same epoch, but behind what this node handed out: the database lost it
+        // without a timeline to say so. Start over: every position beyond is told.
+        if (c.last_seq < st->head) {
+          reload(c.name);
+          continue;
+        }
         st->first_seq = std::max(st->first_seq, c.first_seq);
       }
       advance(c.name, {c.id, c.name, c.epoch, c.last_seq});
@@ -143,7 +151,46 @@ void hub::do_subscribe(pending_subscribe p, const std::string& channel) {
     if (created) load(channel);
     return;
   }
+  if (!p.fresh && beyond_head(st, p)) return verify_head(std::move(p), channel);
   catch_up_.start(st, channel, p);
+}
+
+// A position beyond the head this node knows: another node may have delivered a
+// newer message whose NOTIFY is still on its way here, or the database lost it in a
+// failover. Only a head read after the subscribe arrived can tell.
+void hub::verify_head(pending_subscribe p, const std::string& channel) {
+  auto& st = *channels_.find(channel);
+  const std::uint64_t id = p.id;
+  st.verifying.push_back(std::move(p));
+  reread_for(channel, id);
+}
+
+void hub::reread_for(const std::string& channel, std::uint64_t id) {
+  history_.head(channel, [this, channel, id, gen = channels_.find(channel)->generation](
+                             storage::result<storage::channel_info> info) {
+    auto* st = channels_.find(channel);
+    if (!st || st->generation != gen) return;  // reloaded: it was moved to `waiting`
+    auto it = std::find_if(st->verifying.begin(), st->verifying.end(),
+                           [id](const pending_subscribe& w) { return w.id == id; });
+    if (it == st->verifying.end()) return;  // unsubscribed meanwhile
+    if (!info && info.err().code != storage::errc::not_found) {
+      // No answer now: it waits, unanswered, and the read is retried after the backoff.
+      const auto delay = st->retry.next();
+      counters_.read_retries.fetch_add(1, std::memory_order_relaxed);
+      return timer_(delay, [this, channel, id, gen] {
+        auto* again = channels_.find(channel);
+        if (again && again->generation == gen) reread_for(channel, id);
+      });
+    }
+    pending_subscribe asked = std::move(*it);
+    st->verifying.erase(it);
+    asked.fresh = true;
+    if (info) {
+      const auto& c = info.value();
+      advance(channel, {c.id, c.name, c.epoch, c.last_seq});  // may reload the channel
+    }
+    do_subscribe(std::move(asked), channel);
+  });
 }
 
 void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
@@ -152,6 +199,7 @@ void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
   st->subs.erase(id);
   st->catching.erase(id);
   std::erase_if(st->waiting, [id](const pending_subscribe& w) { return w.id == id; });
+  std::erase_if(st->verifying, [id](const pending_subscribe& w) { return w.id == id; });
   channels_.count(channel, *st);
   channels_.forget_if_idle(channel);
 }
@@ -178,6 +226,7 @@ channel_state& hub::renew(const std::string& name) {
     st.waiting.push_back({id, std::move(c.who), c.last, epoch, c.grant, true});
   }
   for (auto& w : old.waiting) st.waiting.push_back(std::move(w));
+  for (auto& w : old.verifying) st.waiting.push_back(std::move(w));
   if (old.id != 0 && !old.loading) st.before_reload = storage::past_epoch{old.epoch, old.head};
   return st;
 }
@@ -252,7 +301,9 @@ void hub::on_loaded(const std::string& name, std::uint64_t gen,
   st.loading = false;
   if (auto before = std::exchange(st.before_reload, std::nullopt); before && info) {
     // What a failover took from this channel, as far as this node had seen it.
-    if (auto r = survived(st, before->epoch); r && *r < before->rewound_to) {
+    // (The same epoch lower: a database that lost it without a timeline to say so.)
+    const auto r = before->epoch == st.epoch ? std::optional(st.head) : survived(st, before->epoch);
+    if (r && *r < before->rewound_to) {
       counters_.rewinds.fetch_add(1, std::memory_order_relaxed);
       counters_.rewound_messages.fetch_add(static_cast<std::uint64_t>(before->rewound_to - *r),
                                            std::memory_order_relaxed);
@@ -264,7 +315,10 @@ void hub::on_loaded(const std::string& name, std::uint64_t gen,
   }
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
-  for (const auto& w : waiting) catch_up_.start(st, name, w);
+  for (auto& w : waiting) {
+    w.fresh = true;  // the head was read just now, after each of them asked
+    catch_up_.start(st, name, w);
+  }
   auto early = std::move(st.early);
   st.early.clear();
   for (const auto& a : early) advance(name, a);

@@ -51,6 +51,8 @@ struct hub_limits {
 //   epoch (storage/timeline.hpp). The hub then reloads them: each state starts over
 //   from a fresh head read with its subscriptions moved in, and a position beyond what
 //   survived gets `rewound`. Reads started for a replaced state drop their results.
+// - A subscribe beyond every seq this node knows of (in the current epoch) is answered
+//   only after a head read that began after it: a NOTIFY on its way, or a loss (`rewound`).
 // - Resume: see catch_up.hpp. The hub calls into it; it never calls back.
 class hub {
  public:
@@ -97,6 +99,9 @@ class hub {
  private:
   void do_subscribe(pending_subscribe p, const std::string& channel);
   void do_unsubscribe(std::uint64_t id, const std::string& channel);
+  // A subscribe beyond every seq this node knows of: the head is read again first.
+  void verify_head(pending_subscribe p, const std::string& channel);
+  void reread_for(const std::string& channel, std::uint64_t id);
   void load(const std::string& name);
   void on_loaded(const std::string& name, std::uint64_t gen,
                  storage::result<storage::channel_info> info);

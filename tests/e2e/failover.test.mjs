@@ -12,6 +12,7 @@ import {
   publish,
   publishWithRetry,
   range,
+  runSeqcast,
   seqsOf,
   uniqueName,
   waitFor,
@@ -57,22 +58,24 @@ describe("failover to a standby", () => {
     // One publisher, closed loop, retrying each message under its key until answered.
     const total = 120;
     const acked = [];
-    let stoppedAt = 0;
-    let firstAfterStop = 0;
+    let downAt = 0; // when the primary was gone
+    let firstAfterMs = null; // … until the first 201 of a publish sent after that
     let retried = 0;
     const publisher = (async () => {
       for (let k = 1; k <= total; k++) {
         const node = k % 2 ? a : b;
+        const began = Date.now();
         const res = await publishWithRetry(node.url, channel, `m${k}`, { idempotencyKey: `k${k}`, timeoutMs: 60_000 });
         retried += res.attempts - 1;
-        if (stoppedAt && !firstAfterStop) firstAfterStop = Date.now();
+        if (downAt && began >= downAt && firstAfterMs === null) firstAfterMs = Date.now() - downAt;
         acked.push(res.body.seq);
       }
     })();
     await waitFor(() => acked.length >= 40, { timeoutMs: 30_000, what: "40 publishes before the failover" });
-    stoppedAt = Date.now();
     await pg.stopPrimary({ immediate: true });
+    downAt = Date.now();
     await pg.promote();
+    const promotedMs = Date.now() - downAt;
     await publisher;
 
     assert.deepEqual(acked, range(1, total), "each publish got the next seq");
@@ -84,7 +87,12 @@ describe("failover to a standby", () => {
       assert.deepEqual(framesOf(ws, channel).filter((f) => f.type === "reset"), [], `client ${i}: no reset`);
     }
     assertOneMessagePerPosition(clients, channel);
-    t.diagnostic(`first 201 ${firstAfterStop - stoppedAt} ms after the primary stopped; ${retried} retried attempts`);
+    // Ready again on the new primary, and the CLI finds it through the same URL.
+    for (const node of [a, b]) assert.equal((await fetch(`${node.url}/readyz`)).status, 200);
+    const cli = await runSeqcast(["channels", "--database-url", url]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`${channel}\\s.*\\b${total}\\b`));
+    t.diagnostic(`promoted ${promotedMs} ms after the primary was gone; the first 201 of a publish sent after that ${firstAfterMs} ms after; ${retried} retried attempts`);
   });
 
   test("asynchronous, behind: rewound beyond what survived, nothing else noticed", async (t) => {
@@ -141,6 +149,7 @@ describe("failover to a standby", () => {
     // Clients resuming from a position of the old epoch, on a node that was up and on
     // the one that was down (its cache emptied on start: filled on another timeline).
     await c.start();
+    assert.match(c.output, /cache_dir held messages of another database or server timeline \(a failover\); emptied it/);
     const resumed = [];
     for (const node of [b, c]) {
       const cases = [[15, false], [20, false], [30, true], [50, true]];

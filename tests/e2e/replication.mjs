@@ -71,15 +71,31 @@ function cluster(dir, url) {
  *   waitCaughtUp()          until the standby has replayed all the primary had
  *                           written when called; resolves with that LSN
  *   stopPrimary({immediate}) fast shutdown, or immediate (like a crash)
+ *   startPrimary()          starts it again
+ *   failover()              kill the primary, promote the standby, give it a new
+ *                           standby: `primary` and `standby` name the new pair
  *   promote()               the standby becomes a primary; resolves once it
  *                           accepts writes
  *   destroy()               kills both and removes their files
  */
 export async function startReplicatedPostgres({ synchronous = false } = {}) {
-  const primaryDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-pg-primary-"));
-  const standbyDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-pg-standby-"));
+  // `let`: a failover() swaps them, and a new standby gets a new directory.
+  let primaryDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-pg-primary-"));
+  let standbyDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-pg-standby-"));
   liveDirs.add(primaryDir);
   liveDirs.add(standbyDir);
+
+  // Makes the standby synchronous: the primary waits for it at every commit.
+  const makeSynchronous = async () => {
+    // Two statements: ALTER SYSTEM cannot share a transaction.
+    await psql(pair.primary.url, "ALTER SYSTEM SET synchronous_standby_names = 'standby'");
+    await psql(pair.primary.url, "SELECT pg_reload_conf()");
+    await waitFor(
+      async () =>
+        (await psql(pair.primary.url, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby'")) === "sync",
+      { timeoutMs: 30_000, what: "the standby to become synchronous" },
+    );
+  };
 
   const pair = {
     primary: null,
@@ -124,6 +140,32 @@ export async function startReplicatedPostgres({ synchronous = false } = {}) {
     async stopPrimary({ immediate = false } = {}) {
       await pgTemp(immediate ? "kill" : "stop", primaryDir);
     },
+    /** Starts the primary again after stopPrimary() (same port). */
+    async startPrimary() {
+      await pgTemp("start", primaryDir);
+    },
+    /**
+     * A whole failover, as a failover manager does it: the primary dies (immediate
+     * shutdown), the standby is promoted and becomes `primary`, and a new standby of it
+     * (a fresh base backup; synchronous again if the pair was) becomes `standby`.
+     * Resolves with the milliseconds from the kill until the new primary took writes.
+     */
+    async failover() {
+      const started = Date.now();
+      await pgTemp("kill", primaryDir);
+      await pgTemp("promote", standbyDir);
+      const promotedAfterMs = Date.now() - started;
+      const oldDir = primaryDir;
+      primaryDir = standbyDir;
+      pair.primary = pair.standby;
+      fs.rmSync(oldDir, { recursive: true, force: true });
+      liveDirs.delete(oldDir);
+      standbyDir = fs.mkdtempSync(path.join(os.tmpdir(), "seqcast-e2e-pg-standby-"));
+      liveDirs.add(standbyDir);
+      pair.standby = cluster(standbyDir, await pgTemp("standby", standbyDir, primaryDir));
+      if (synchronous) await makeSynchronous();
+      return promotedAfterMs;
+    },
     async promote() {
       await pgTemp("promote", standbyDir);
     },
@@ -141,16 +183,7 @@ export async function startReplicatedPostgres({ synchronous = false } = {}) {
   try {
     pair.primary = cluster(primaryDir, await pgTemp("start", primaryDir));
     pair.standby = cluster(standbyDir, await pgTemp("standby", standbyDir, primaryDir));
-    if (synchronous) {
-      // Two statements: ALTER SYSTEM cannot share a transaction.
-      await psql(pair.primary.url, "ALTER SYSTEM SET synchronous_standby_names = 'standby'");
-      await psql(pair.primary.url, "SELECT pg_reload_conf()");
-      await waitFor(
-        async () =>
-          (await psql(pair.primary.url, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby'")) === "sync",
-        { timeoutMs: 30_000, what: "the standby to become synchronous" },
-      );
-    }
+    if (synchronous) await makeSynchronous();
   } catch (err) {
     await pair.destroy().catch(() => {});
     throw err;

@@ -797,7 +797,7 @@ describe("2/6 Resume without loss", () => {
     // The same cache directory, pointed at a fresh database B.
     const databaseB = await freshDatabase();
     const onB = await nodeOn(t, databaseB, "cache-db-b", { cacheDir: onA.cacheDir });
-    await waitFor(() => onB.output.includes("cache_dir held another database's messages; emptied it"), {
+    await waitFor(() => onB.output.includes("cache_dir held messages of another database or server timeline (a failover); emptied it"), {
       timeoutMs: 10_000,
       what: "the log line about emptying another database's cache",
     });

@@ -21,8 +21,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
-import { REPO, freshDatabase, startPostgres, waitFor } from "../e2e/harness.mjs";
+import { REPO, freshDatabase, waitFor } from "../e2e/harness.mjs";
 import { startFaultProxy } from "../e2e/fault_proxy.mjs";
+import { startReplicatedPostgres } from "../e2e/replication.mjs";
 import { rngFor, sleep, md5, makePayload, canonical, fmtMs } from "./lib.mjs";
 import { soakNode } from "./node_process.mjs";
 import { ClientSubscriber, RawWsSubscriber, SseSubscriber } from "./subscribers.mjs";
@@ -218,7 +219,7 @@ class Publishers {
 // ---------------------------------------------------------------------------
 // Faults
 
-const FAULT_WEIGHTS = [
+export const FAULT_WEIGHTS = [
   ["node_kill", 10],
   ["node_term", 6],
   ["node_stop", 8],
@@ -233,12 +234,13 @@ const FAULT_WEIGHTS = [
   ["sub_offline", 6],
   ["channel_delete", 5],
   ["admin_drain", 3],
+  ["pg_failover", 2],
 ];
 const NODE_DOWN_FAULTS = new Set(["node_kill", "node_term", "node_stop"]);
 
 /** Draws one fault: {kind, target, params, resources}. */
-function drawFault(rng, subscriberIds) {
-  const kind = rng.weighted(FAULT_WEIGHTS);
+function drawFault(rng, subscriberIds, weights = FAULT_WEIGHTS) {
+  const kind = rng.weighted(weights);
   const node = rng.int(0, NODES - 1);
   switch (kind) {
     case "node_kill":
@@ -275,6 +277,9 @@ function drawFault(rng, subscriberIds) {
       return { kind, target: rng.chance(0.5) ? "soak.del" : rng.pick(CHANNELS), params: {}, resources: [] };
     case "admin_drain":
       return { kind, target: node, params: { windowSeconds: 1 }, resources: [`node${node}`] };
+    case "pg_failover":
+      // PostgreSQL itself changes hands: nothing else may stop, stall or cut it meanwhile.
+      return { kind, target: "pg", params: {}, resources: ["pg", ...Array.from({ length: NODES }, (_, i) => `pgproxy${i}`)] };
     default:
       throw new Error(kind);
   }
@@ -309,7 +314,8 @@ async function deleteChannel(world, rng, channel) {
 }
 
 class FaultScheduler {
-  constructor(world, cluster, seed, { gapMs }) {
+  constructor(world, cluster, seed, { gapMs, weights = FAULT_WEIGHTS }) {
+    this.weights = weights;
     this.world = world;
     this.cluster = cluster;
     this.rng = rngFor(seed, "faults");
@@ -352,6 +358,19 @@ class FaultScheduler {
         await sleep(f.params.downMs);
         await cluster.pg.start();
         return;
+      case "pg_failover": {
+        // The primary dies, its synchronous standby is promoted; the proxies in front of
+        // PostgreSQL now lead there (as a multi-host URL or a leader endpoint would).
+        const tookMs = await cluster.pgPair.failover();
+        for (const proxy of cluster.pgProxies) proxy.setUpstream(cluster.pgPair.primary.port);
+        f.result = `promoted in ${tookMs} ms`;
+        // Every channel is rebased at its first touch on the new timeline; touch each
+        // now and note how its epochs map, so the checker knows which epoch changes a
+        // failover explains (a later DELETE takes the table's rows with it).
+        await touchChannels(world, cluster);
+        await noteLineage(world, cluster);
+        return;
+      }
       case "pg_terminate": {
         const where = f.target === "all" ? `application_name LIKE 'seqcast%'` : `application_name = '${cluster.nodes[f.target].appName}'`;
         const rows = await psqlRows(cluster.pgAdminUrl, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE ${where}`).catch((err) => [[`error: ${err.message.split("\n")[0]}`]]);
@@ -438,7 +457,7 @@ class FaultScheduler {
     while (world.t() < end && !world.stopFaults) {
       await sleep(this.rng.int(this.gapMs[0], this.gapMs[1]));
       if (world.t() >= end || world.stopFaults) break;
-      const f = drawFault(this.rng, subscriberIds);
+      const f = drawFault(this.rng, subscriberIds, this.weights);
       const entry = { t: world.t(), kind: f.kind, target: f.target, params: f.params };
       this.schedule.push(entry);
       if (!this.available(f)) {
@@ -482,6 +501,11 @@ function makeWorld(seed) {
     deliveries: [],
     resetLog: [],
     deletes: [],
+    // Failovers: "channel|epoch" -> {to, R}: seqs 1..R of `epoch` are the same
+    // messages in epoch `to` (the channel was rebased onto a new timeline).
+    lineage: new Map(),
+    // Epoch changes a subscriber saw without a reset, checked against `lineage` at the end.
+    transitions: [],
     loadRunning: true,
     publishDeadline: Infinity,
     stopFaults: false,
@@ -513,6 +537,23 @@ function makeWorld(seed) {
         world.onFirstViolation?.(v);
       }
     },
+    /** The epoch `epoch`'s message `seq` of `channel` is in now, following failovers. */
+    canon(channel, epoch, seq) {
+      for (let hops = 0; epoch !== null && hops < 100; hops++) {
+        const next = world.lineage.get(`${channel}|${epoch}`);
+        if (!next || seq > next.R) break;
+        epoch = next.to;
+      }
+      return epoch;
+    },
+    /** Whether epoch `b` of `channel` continues `a` through failovers (or is `a`). */
+    related(channel, a, b) {
+      for (let hops = 0; a !== undefined && hops < 100; hops++) {
+        if (a === b) return true;
+        a = world.lineage.get(`${channel}|${a}`)?.to;
+      }
+      return false;
+    },
     pickClientProxy(rng) {
       return rng.pick(world.clientProxies);
     },
@@ -539,7 +580,7 @@ function makeWorld(seed) {
  * {ok, seed, violations, schedule, summary, artifacts, report}; never throws
  * for a violated invariant (only for a broken setup).
  */
-export async function runSoak({ seed, durationMs, log = (line) => console.log(line), keepArtifacts = false, headDeadlineMs, publishers = 3 } = {}) {
+export async function runSoak({ seed, durationMs, log = (line) => console.log(line), keepArtifacts = false, headDeadlineMs, publishers = 3, weights } = {}) {
   if (!Number.isInteger(seed)) throw new Error("runSoak needs an integer seed");
   const world = makeWorld(seed);
   const artifacts = path.join(ARTIFACTS_ROOT, String(seed));
@@ -558,12 +599,27 @@ export async function runSoak({ seed, durationMs, log = (line) => console.log(li
   let summary = null;
   try {
     // --- setup -------------------------------------------------------------
-    cluster.pg = await startPostgres();
-    cluster.pgAdminUrl = cluster.pg.url;
-    const dbUrl = await freshDatabase(cluster.pg.url);
-    cluster.dbUrl = dbUrl;
-    const pgPort = Number(new URL(cluster.pg.url).port);
-    const dbName = new URL(dbUrl).pathname.slice(1);
+    // A primary with a synchronous standby: the failover fault promotes it (and makes a
+    // new standby). Everything else reads the primary of the moment.
+    const pair = await startReplicatedPostgres({ synchronous: true });
+    cluster.pgPair = pair;
+    cluster.pg = {
+      get url() { return pair.primary.url; },
+      get dir() { return pair.primary.dir; },
+      start: () => pair.startPrimary(),
+      stop: () => pair.stopPrimary(),
+      destroy: () => pair.destroy(),
+    };
+    const dbName = new URL(await freshDatabase(pair.primary.url)).pathname.slice(1);
+    Object.defineProperty(cluster, "pgAdminUrl", { get: () => pair.primary.url });
+    Object.defineProperty(cluster, "dbUrl", {
+      get: () => {
+        const u = new URL(pair.primary.url);
+        u.pathname = `/${dbName}`;
+        return u.toString();
+      },
+    });
+    const pgPort = pair.primary.port;
     for (let i = 0; i < NODES; i++) {
       const pgProxy = await startFaultProxy({ upstreamPort: pgPort, name: `pg${i}` });
       cluster.pgProxies.push(pgProxy);
@@ -618,7 +674,7 @@ export async function runSoak({ seed, durationMs, log = (line) => console.log(li
 
     // --- load and faults ------------------------------------------------------
     cluster.publishers.start();
-    scheduler = new FaultScheduler(world, cluster, seed, { gapMs: [1_000, 3_500] });
+    scheduler = new FaultScheduler(world, cluster, seed, { gapMs: [1_000, 3_500], weights });
     await scheduler.run(durationMs);
     say(`faults over (${scheduler.schedule.filter((f) => !f.skipped).length} injected); healing`);
 
@@ -658,7 +714,11 @@ export async function runSoak({ seed, durationMs, log = (line) => console.log(li
         const h = heads[c];
         if (!h) return true;
         const t = s.tracks.get(c);
-        return t.seq === h.seq && (t.epoch === h.epoch || (s.kind === "sse" && t.epoch === null));
+        if (t.seq !== h.seq) return false;
+        // An SSE stream's epoch is inferred (its events carry none): any epoch of the
+        // channel's incarnation will do.
+        if (s.kind === "sse") return t.epoch === null || world.related(c, t.epoch, h.epoch);
+        return world.canon(c, t.epoch, t.seq) === h.epoch;
       });
     const waitHeads = async (heads, label) => {
       const started = Date.now();
@@ -682,6 +742,7 @@ export async function runSoak({ seed, durationMs, log = (line) => console.log(li
       }
     };
     const heads = {};
+    await noteLineage(world, cluster);
     for (const [name, epoch, last] of await psqlRows(cluster.dbUrl, `SELECT name, epoch, last_seq FROM ${await tableSchema(cluster.dbUrl)}.channels`)) {
       heads[name] = { epoch, seq: Number(last) };
     }
@@ -738,6 +799,43 @@ export async function runSoak({ seed, durationMs, log = (line) => console.log(li
 }
 
 // ---------------------------------------------------------------------------
+// Failover bookkeeping
+
+/** Reads each channel once through a node (its head read rebases it after a failover). */
+async function touchChannels(world, cluster) {
+  const rng = rngFor(world.seed, `touch-${world.t()}`);
+  for (const c of CHANNELS) {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const proxy = world.pickClientProxy(rng);
+      try {
+        const res = await fetch(`${proxy.url}/v1/channels/${encodeURIComponent(c)}`, { signal: AbortSignal.timeout(5_000) });
+        await res.arrayBuffer();
+        if (res.status === 200 || res.status === 404) break;
+      } catch {
+        // a node down or cut off: another try, maybe elsewhere
+      }
+      await sleep(200);
+    }
+  }
+}
+
+/** Adds the epochs the channels left behind at failovers (table `rewinds`) to world.lineage. */
+async function noteLineage(world, cluster) {
+  const schema = await tableSchema(cluster.dbUrl);
+  const rows = await psqlRows(
+    cluster.dbUrl,
+    `SELECT c.name, c.epoch, r.epoch, r.rewound_to FROM ${schema}.rewinds r JOIN ${schema}.channels c ON c.id = r.channel_id ORDER BY c.name, r.n`,
+  ).catch(() => []);
+  // Oldest first per channel: each epoch's successor is the next row's, or the current one.
+  for (let i = 0; i < rows.length; i++) {
+    const [name, current, epoch, R] = rows[i];
+    const to = i + 1 < rows.length && rows[i + 1][0] === name ? rows[i + 1][2] : current;
+    world.lineage.set(`${name}|${epoch}`, { to, R: Number(R) });
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The checker
 
 /**
@@ -765,6 +863,7 @@ async function tableSchema(dbUrl) {
 
 async function checkRun(world, cluster, markers) {
   const v = (message, details) => world.violate("checker", message, details);
+  await noteLineage(world, cluster);
   const schema = await tableSchema(cluster.dbUrl);
   const rows = await psqlRows(
     cluster.dbUrl,
@@ -795,7 +894,7 @@ async function checkRun(world, cluster, markers) {
       if (attempt.channel !== name) v(`log row ${name}#${seq} holds ${row.key}, published to ${attempt.channel}`);
       if (attempt.md5 !== row.md5) v(`log row ${name}#${seq} (${row.key}): payload differs from the published bytes`);
       const ack = attempt.ack;
-      if (ack && ack.epoch === ch.epoch && ack.seq !== seq) v(`${row.key} is in the log at ${name}#${seq} but was acknowledged at #${ack.seq} (published twice?)`);
+      if (ack && world.canon(name, ack.epoch, ack.seq) === ch.epoch && ack.seq !== seq) v(`${row.key} is in the log at ${name}#${seq} but was acknowledged at #${ack.seq} (published twice?)`);
     }
   }
 
@@ -807,7 +906,7 @@ async function checkRun(world, cluster, markers) {
     if (!ack) continue;
     check.acksChecked += 1;
     const ch = log.get(attempt.channel);
-    if (!ch || ch.epoch !== ack.epoch) {
+    if (!ch || ch.epoch !== world.canon(attempt.channel, ack.epoch, ack.seq)) {
       if (deletedAfter(attempt.channel, attempt.tFirst)) {
         check.acksDeleted += 1;
         continue;
@@ -844,7 +943,9 @@ async function checkRun(world, cluster, markers) {
     if (d.hash !== expected) v(`${d.sub} received ${d.channel}#${d.seq} (${d.key}) with a payload that differs from the published ${d.canon ? "JSON" : "bytes"}`);
     const ack = attempt.ack;
     let epoch = d.epoch;
-    if (epoch === null && ack && ack.seq === d.seq) epoch = ack.epoch; // SSE
+    // SSE events carry no epoch: the publisher's answer for it says which it is.
+    if (d.kind === "sse" && ack && ack.seq === d.seq) epoch = ack.epoch;
+    epoch = world.canon(d.channel, epoch, d.seq);
     if (d.kind === "sse" && epoch !== null) {
       const segKey = `${d.sub}|${d.channel}|${d.seg}`;
       const seen = segments.get(segKey);
@@ -858,16 +959,30 @@ async function checkRun(world, cluster, markers) {
       if (d.seq > ch.last) v(`${d.sub} received ${d.channel}#${d.seq}, beyond the log's last_seq ${ch.last}`);
     }
     if (ack && epoch !== null) {
-      if (ack.epoch === epoch && ack.seq !== d.seq) v(`${d.sub} received ${d.key} at ${d.channel}#${d.seq}, acknowledged at #${ack.seq}`);
-      if (ack.epoch !== epoch && !deletedAfter(d.channel, attempt.tFirst)) v(`${d.sub} received ${d.key} in epoch ${epoch}, acknowledged in ${ack.epoch}, and no DELETE explains it`);
+      const ackEpoch = world.canon(d.channel, ack.epoch, ack.seq);
+      if (ackEpoch === epoch && ack.seq !== d.seq) v(`${d.sub} received ${d.key} at ${d.channel}#${d.seq}, acknowledged at #${ack.seq}`);
+      if (ackEpoch !== epoch && !deletedAfter(d.channel, attempt.tFirst)) v(`${d.sub} received ${d.key} in epoch ${epoch}, acknowledged in ${ack.epoch}, and no DELETE explains it`);
     }
+  }
+
+  // Epoch changes without a reset: only a failover that kept the position explains one.
+  for (const tr of world.transitions) {
+    if (world.canon(tr.channel, tr.from, tr.held) !== world.canon(tr.channel, tr.to, tr.held)) {
+      v(`${tr.sub}: ${tr.channel} went from epoch ${tr.from} (at #${tr.held}) to ${tr.to} without a reset, and no failover explains it`);
+    }
+  }
+
+  // A synchronous standby loses nothing: a client that knows its epoch (WebSocket, the
+  // bundled client) is never told `rewound`; an SSE stream may be (see onReset).
+  for (const r of world.resetLog) {
+    if (r.reset.reason === "rewound" && !r.sub.startsWith("sse:")) v(`${r.sub} got a rewound reset of ${r.channel} at ${fmtMs(r.t)}, but the standby was synchronous`, r.reset);
   }
 
   // Truncated resets claimed that seqs below first_seq were gone.
   for (const r of world.resetLog) {
     if (r.reset.reason !== "truncated") continue;
     const ch = log.get(r.channel);
-    if (ch && r.reset.epoch === ch.epoch && ch.first < r.reset.first_seq) {
+    if (ch && world.canon(r.channel, r.reset.epoch, r.reset.first_seq - 1) === ch.epoch && ch.first < r.reset.first_seq) {
       v(`${r.sub} got a truncated reset of ${r.channel} at ${fmtMs(r.t)} claiming seqs below ${r.reset.first_seq} were trimmed, but the log still starts at ${ch.first}`, r.reset);
     }
   }
@@ -875,7 +990,7 @@ async function checkRun(world, cluster, markers) {
   // Markers match the log's heads.
   for (const [c, m] of Object.entries(markers)) {
     const ch = log.get(c);
-    if (!ch || ch.epoch !== m.epoch || ch.last !== m.seq) v(`the final message of ${c} was acknowledged at ${m.epoch}#${m.seq}, the log ends at ${ch?.epoch}#${ch?.last}`);
+    if (!ch || ch.epoch !== world.canon(c, m.epoch, m.seq) || ch.last !== m.seq) v(`the final message of ${c} was acknowledged at ${m.epoch}#${m.seq}, the log ends at ${ch?.epoch}#${ch?.last}`);
   }
 
   // Nodes: alive, ready, and their API agrees with the log.
@@ -975,9 +1090,11 @@ function formatFailure(seed, world, schedule, artifacts) {
 // ---------------------------------------------------------------------------
 // CLI
 
-const USAGE = `usage: node tests/soak/soak.mjs [--seed S] (--minutes M | --seconds N | --short) [--keep-artifacts]
+const USAGE = `usage: node tests/soak/soak.mjs [--seed S] (--minutes M | --seconds N | --short) [--weight KIND=W]… [--keep-artifacts]
        node tests/soak/soak.mjs --scale [--seed S] [--connections C] [--channels K] [--messages N] [--rate R]
   --short        45 s of faults (the run in scripts/test); without a length, 60 s
+  --weight K=W   draw fault kind K with weight W (0: never), e.g. --weight pg_failover=30
+                 (kinds and default weights: ${FAULT_WEIGHTS.map(([k, w]) => `${k}=${w}`).join(" ")})
   --scale        the scale profile (tests/soak/scale.mjs): C subscribers (8000) over K channels (50),
                  N messages per channel (240) at R per second (200), a blue/green swap and a SIGKILL
   exit status 0 = every invariant held`;
@@ -1002,6 +1119,11 @@ function parseArgs(argv) {
     else if (a === "--messages") out.messages = number(++i);
     else if (a === "--rate") out.rate = number(++i);
     else if (a === "--keep-artifacts") out.keep = true;
+    else if (a === "--weight") {
+      const [kind, w] = String(argv[++i]).split("=");
+      if (!FAULT_WEIGHTS.some(([k]) => k === kind) || !(Number(w) >= 0)) throw new Error(`--weight needs KIND=W with a known kind: ${argv[i]}`);
+      out.weights = (out.weights ?? FAULT_WEIGHTS).map(([k, x]) => [k, k === kind ? Number(w) : x]);
+    }
     else throw new Error(`unknown argument ${a}`);
   }
   return out;
@@ -1028,7 +1150,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(result.ok ? 0 : 1);
   }
   const durationMs = args.seconds ? args.seconds * 1000 : args.minutes ? args.minutes * 60_000 : args.short ? 45_000 : 60_000;
-  const result = await runSoak({ seed, durationMs, keepArtifacts: args.keep });
+  const result = await runSoak({ seed, durationMs, keepArtifacts: args.keep, weights: args.weights });
   console.log(result.report);
   process.exit(result.ok ? 0 : 1);
 }

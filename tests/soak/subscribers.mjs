@@ -102,6 +102,15 @@ class BaseSubscriber {
       if (t.epoch !== null && reset.epoch === t.epoch) {
         this.violate(`epoch_changed reset of ${channel} names the stream's own epoch ${t.epoch}`, reset);
       }
+    } else if (reason === "rewound") {
+      // A failover: the soak's standby is synchronous, so nothing is lost and only an SSE
+      // stream may get one (its events carry no epoch: one that crossed a failover live
+      // resumes with the epoch it started in, beyond what that epoch kept). The checker
+      // judges it; here only its shape.
+      const R = reset.rewound_to;
+      if (!Number.isSafeInteger(R) || missed !== null || first < R + 1) {
+        this.violate(`rewound reset of ${channel} is malformed: rewound_to ${R}, first_seq ${first}, missed ${JSON.stringify(missed)}`, reset);
+      }
     } else {
       this.violate(`reset of ${channel} with unexpected reason ${reason}`, reset);
     }
@@ -121,7 +130,9 @@ class BaseSubscriber {
     if (epoch !== undefined) {
       if (t.epoch === null) t.epoch = epoch;
       else if (epoch !== t.epoch) {
-        this.violate(`message ${channel}#${seq} in epoch ${epoch} without a reset (stream was in ${t.epoch} at seq ${t.seq})`);
+        // Only a failover that kept the position explains it (the checker decides, once
+        // it knows every channel's epochs).
+        this.world.transitions.push({ sub: this.id, channel, from: t.epoch, to: epoch, held: t.seq });
         t.epoch = epoch;
         t.seg += 1;
       }
@@ -273,7 +284,11 @@ export class RawWsSubscriber extends ReconnectingSubscriber {
             if (!s || s.state !== "subscribed") return this.violate(`message for ${frame.channel} outside a subscription`, { seq: frame.seq });
             if (s.expectReset) {
               s.expectReset = false;
-              this.violate(`message ${frame.channel}#${frame.seq} (epoch ${frame.epoch}) where a reset was due: asked ${JSON.stringify(s.sent)}`);
+              // Another epoch without a reset: a failover may explain it (onMessage notes
+              // the change for the checker); a position in a channel with no history cannot.
+              if (this.tracks.get(frame.channel).epoch === null) {
+                this.violate(`message ${frame.channel}#${frame.seq} (epoch ${frame.epoch}) where a reset was due: asked ${JSON.stringify(s.sent)}`);
+              }
             }
             const at = raw.indexOf(',"data":');
             const payload = at >= 0 && raw.endsWith("}") ? raw.slice(at + 8, -1) : "";

@@ -447,5 +447,60 @@ TEST_F(FailoverTest, ReadsStartedBeforeTheChangeAreDropped) {
   }
 }
 
+TEST_F(HubTest, APositionBeyondTheHeadIsCheckedThenToldRewound) {
+  for (int i = 0; i < 10; ++i) history_.append("c", "1");
+  auto live = subscriber();
+  hub_.subscribe(1, live, "c", std::nullopt, std::nullopt, 0);  // the node tracks "c"
+  ex_.run();
+  // A client that claims seq 15 of this epoch: the database has 10 (a failover lost
+  // the rest, with no timeline to say so). It must not wait for a 15 that will be
+  // another message.
+  auto beyond = subscriber();
+  hub_.subscribe(2, beyond, "c", 15, std::string("e1"), 1 << 20);
+  ex_.run();
+  const auto resets = beyond->of_kind(frame::kind::reset);
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_NE(resets[0]->text.find(R"("reason":"rewound","rewound_to":10)"), std::string::npos)
+      << resets[0]->text;
+  publish("c", "11");
+  EXPECT_EQ(beyond->seqs(), iota(11, 11));
+  EXPECT_TRUE(live->of_kind(frame::kind::reset).empty());
+}
+
+TEST_F(HubTest, APositionAnotherNodeAlreadyDeliveredIsNoReset) {
+  for (int i = 0; i < 10; ++i) history_.append("c", "1");
+  auto live = subscriber();
+  hub_.subscribe(1, live, "c", std::nullopt, std::nullopt, 0);
+  ex_.run();
+  // Seq 11 is committed and was delivered by another node; its NOTIFY has not
+  // reached this one yet when a client that saw it arrives.
+  history_.append("c", "11");
+  auto moved = subscriber();
+  hub_.subscribe(2, moved, "c", 11, std::string("e1"), 1 << 20);
+  ex_.run();
+  EXPECT_TRUE(moved->of_kind(frame::kind::reset).empty());
+  publish("c", "12");
+  // (Joining live at 10, it may be handed 11 too: the connection drops seqs at or
+  // below its position.)
+  EXPECT_EQ(moved->seqs().back(), 12);
+  EXPECT_EQ(live->seqs(), iota(11, 12));
+}
+
+TEST_F(FailoverTest, AHeadBelowWhatWasDeliveredInTheSameEpochIsARewindToo) {
+  // A database whose timeline cannot be read came back without 21..50: the same
+  // epoch, a lower head, found when the listener returns.
+  auto& c = history_.channels.at("c");
+  c.rows.erase(c.rows.upper_bound(20), c.rows.end());
+  c.info.last_seq = 20;
+  hub_.on_listener_connected();
+  ex_.run();
+  ASSERT_EQ(live->of_kind(frame::kind::reset).size(), 1u);
+  EXPECT_NE(live->of_kind(frame::kind::reset)[0]->text.find(R"("rewound_to":20)"),
+            std::string::npos);
+  publish("c", "\"new 21\"");
+  EXPECT_EQ(live->seqs().back(), 21);
+  EXPECT_EQ(hub_.counters().rewound_messages.load(), 30u);
+}
+
 }  // namespace
 }  // namespace seqcast::hub
