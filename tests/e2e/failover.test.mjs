@@ -16,6 +16,7 @@ import {
   seqsOf,
   uniqueName,
   waitFor,
+  wsClient,
 } from "./harness.mjs";
 import { lsnCompare, startReplicatedPostgres } from "./replication.mjs";
 
@@ -170,6 +171,23 @@ describe("failover to a standby", () => {
       }
     }
     assertOneMessagePerPosition([...live, ...resumed], channel);
+
+    // Action Cable clients with AnyCable's resume (ext-json) name positions the same way.
+    const cable = await wsClient(`ws://127.0.0.1:${b.port}/cable`, { protocols: ["actioncable-v1-ext-json"] });
+    t.after(() => cable.close());
+    const cableSub = async (offset) => {
+      const identifier = JSON.stringify({ channel: "$pubsub", stream_name: channel, n: offset });
+      cable.send({ command: "subscribe", identifier, history: { since: 0, streams: { [channel]: { epoch: e0, offset } } } });
+      await cable.next((f) => f.identifier === identifier && f.type === "confirm_subscription");
+      return identifier;
+    };
+    const kept = await cableSub(15);
+    await cable.next((f) => f.identifier === kept && f.type === "confirm_history");
+    const keptMessages = cable.frames.filter((f) => f.identifier === kept && "message" in f);
+    assert.deepEqual(keptMessages.map((f) => [f.epoch, f.offset, f.message]),
+      [...range(16, 20).map((k) => [e1, k, `old${k}`]), ...range(21, 25).map((k) => [e1, k, `new${k}`])], "cable resume from 15");
+    const lost = await cableSub(30);
+    await cable.next((f) => f.identifier === lost && f.type === "reject_history");
 
     // What an operator sees: the node counted and logged what the failover took.
     const metrics = await a.metrics();
