@@ -28,8 +28,8 @@ struct pending_subscribe {
   // Already subscribed: the channel was reloaded under it (hub::reload); no second
   // `subscribed`, only a reset if its position cannot go on.
   bool moved = false;
-  // The channel's head was read from PostgreSQL after this subscribe arrived: a
-  // position beyond it names messages the database does not have (catch_up.hpp).
+  // A head read of the channel began after this subscribe arrived: a position beyond
+  // that head names messages the database does not have (catch_up.hpp).
   bool fresh = false;
 };
 

@@ -205,10 +205,14 @@ void hub::do_unsubscribe(std::uint64_t id, const std::string& channel) {
 }
 
 void hub::load(const std::string& name) {
-  history_.head(name, [this, name, gen = channels_.find(name)->generation](
-                          storage::result<storage::channel_info> info) {
-    on_loaded(name, gen, std::move(info));
-  });
+  auto& st = *channels_.find(name);
+  // The head read begins after these asked (one that asks later may name a seq the
+  // read predates: it is checked again, see verify_head).
+  for (auto& w : st.waiting) w.fresh = true;
+  history_.head(name,
+                [this, name, gen = st.generation](storage::result<storage::channel_info> info) {
+                  on_loaded(name, gen, std::move(info));
+                });
 }
 
 channel_state& hub::renew(const std::string& name) {
@@ -248,7 +252,11 @@ void hub::reload_all() {
             "reading every channel again channels={}",
             names.size());
   std::vector<std::pair<std::string, std::uint64_t>> renewed;
-  for (const auto& name : names) renewed.emplace_back(name, renew(name).generation);
+  for (const auto& name : names) {
+    auto& st = renew(name);
+    for (auto& w : st.waiting) w.fresh = true;  // the read below begins after they asked
+    renewed.emplace_back(name, st.generation);
+  }
   ++heads_generation_;  // a head re-read in flight is for the replaced states
   if (renewed.empty()) return;
   // One read for all of them; a failure falls back to each channel's own, retried.
@@ -316,8 +324,11 @@ void hub::on_loaded(const std::string& name, std::uint64_t gen,
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   for (auto& w : waiting) {
-    w.fresh = true;  // the head was read just now, after each of them asked
-    catch_up_.start(st, name, w);
+    if (!w.fresh && beyond_head(st, w)) {
+      verify_head(std::move(w), name);
+    } else {
+      catch_up_.start(st, name, w);
+    }
   }
   auto early = std::move(st.early);
   st.early.clear();

@@ -274,12 +274,13 @@ function drawFault(rng, subscriberIds, weights = FAULT_WEIGHTS) {
       return { kind, target: sub, params: { ms: rng.int(3_000, 14_000) }, resources: [`sub:${sub}`] };
     }
     case "channel_delete":
-      return { kind, target: rng.chance(0.5) ? "soak.del" : rng.pick(CHANNELS), params: {}, resources: [] };
+      // Never beside a failover: its bookkeeping reads the epochs a DELETE would take.
+      return { kind, target: rng.chance(0.5) ? "soak.del" : rng.pick(CHANNELS), params: {}, resources: ["epochs"] };
     case "admin_drain":
       return { kind, target: node, params: { windowSeconds: 1 }, resources: [`node${node}`] };
     case "pg_failover":
       // PostgreSQL itself changes hands: nothing else may stop, stall or cut it meanwhile.
-      return { kind, target: "pg", params: {}, resources: ["pg", ...Array.from({ length: NODES }, (_, i) => `pgproxy${i}`)] };
+      return { kind, target: "pg", params: {}, resources: ["pg", "epochs", ...Array.from({ length: NODES }, (_, i) => `pgproxy${i}`)] };
     default:
       throw new Error(kind);
   }
@@ -421,6 +422,8 @@ class FaultScheduler {
         return;
       }
       case "channel_delete": {
+        // The DELETE takes the channel's `rewinds` rows with it: note them first.
+        await noteLineage(world, cluster);
         const entry = await deleteChannel(world, this.rng, f.target);
         f.result = `status ${entry.status}`;
         return;
