@@ -14,6 +14,10 @@ namespace seqcast::storage {
 namespace {
 
 bool is_unavailable_state(const std::string& state) {
+  // No SQLSTATE: libpq's own error, not the server's — the connection went away in the
+  // middle of a statement ("server closed the connection unexpectedly"), which libpqxx
+  // reports as an sql_error rather than a broken_connection.
+  if (state.empty()) return true;
   // 08: connection exception; 57P01-03: shutdown, crash, cannot connect now;
   // 57014: statement timeout or cancel; 53: insufficient resources; 25006: a write on
   // a standby (a URL that lets libpq pick any host): another connection may find the

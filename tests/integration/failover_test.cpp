@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "pg_connection.hpp"
 #include "pg_publisher.hpp"
 #include "pg_reader.hpp"
 #include "support/temp_database.hpp"
@@ -107,6 +108,23 @@ TEST(Failover, DeleteTakesTheRewindsWithTheRow) {
   const auto fresh = publish_one(pub, "c", "1");
   EXPECT_EQ(fresh.seq, 1);
   EXPECT_TRUE(reader.channel("c").value().past.empty());
+}
+
+TEST(Failover, AStatementCutByTheServerGoingAwayIsUnavailableNotInternal) {
+  // libpq's own error, without SQLSTATE, when the primary dies mid-statement (seen in
+  // the soak as a 500 on publish during back-to-back failovers): retried, answered 503.
+  try {
+    throw pqxx::sql_error("server closed the connection unexpectedly", "COMMIT", nullptr);
+  } catch (...) {
+    const auto e = classify_current_exception("publish");
+    EXPECT_EQ(e.code, errc::unavailable) << e.message;
+    EXPECT_TRUE(is_connection_error(e));
+  }
+  try {
+    throw pqxx::sql_error("duplicate key", "INSERT", "23505");
+  } catch (...) {
+    EXPECT_EQ(classify_current_exception("publish").code, errc::internal);
+  }
 }
 
 }  // namespace
