@@ -236,7 +236,9 @@ channel_state& hub::renew(const std::string& name) {
 }
 
 void hub::reload(const std::string& name) {
-  log::info("hub", "channel changed epoch under this node; reading it again channel={}", name);
+  log::info("hub",
+            "channel history changed under this node (a failover); reading it again channel={}",
+            name);
   renew(name);
   load(name);
 }
