@@ -9,6 +9,10 @@
 #   ONLY=REGEX bench/run.sh only the scenarios whose names match (grep -E), e.g.
 #                           ONLY='^fanout_1ch_1000sub_200mps' (JSON in
 #                           build-bench/results-only.json; the ceilings too if they match)
+#   NODE_CPUS=0 bench/run.sh       the node pinned with taskset to these CPUs (the
+#                           generators and PostgreSQL are not pinned)
+#   NODE_FLAGS='--threads 1'       extra flags for every `seqcast serve`
+#   SEQCAST=path bench/run.sh      another seqcast binary (an A/B against an older build)
 #
 # It starts a private PostgreSQL (scripts/pg-temp), builds seqcast and the load
 # generator into build-bench/, starts one node on a free loopback port and
@@ -67,11 +71,15 @@ else
   command_label="RUNS=$runs bench/run.sh"
 fi
 
+for v in NODE_CPUS NODE_FLAGS SEQCAST ONLY; do
+  [[ -n ${!v:-} ]] && command_label="$v='${!v}' $command_label"
+done
+
 # ---- build ------------------------------------------------------------------
 log "building into build-bench/"
 cmake -S . -B build-bench -DSEQCAST_BENCH=ON -DSEQCAST_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-bench -j2 >/dev/null
-seqcast=$root/build-bench/seqcast
+seqcast=${SEQCAST:-$root/build-bench/seqcast}
 loadgen=$root/build-bench/bench/seqcast-loadgen
 
 # ---- PostgreSQL ---------------------------------------------------------------
@@ -86,9 +94,12 @@ ws=ws://127.0.0.1:$port/v1/ws
 # No drain delay: the suite restarts the node a dozen times, and with no
 # clients left the default 5 s wait after SIGTERM is only time lost.
 start_server() {  # start_server [SERVE FLAGS...]: flags beyond the suite's defaults
-  "$seqcast" serve --database-url "$pg_url" --listen "127.0.0.1:$port" --cache-dir "$tmp/cache" \
+  local pin=()
+  [[ -n ${NODE_CPUS:-} ]] && pin=(taskset -c "$NODE_CPUS")
+  # shellcheck disable=SC2086  # NODE_FLAGS: words on purpose
+  "${pin[@]}" "$seqcast" serve --database-url "$pg_url" --listen "127.0.0.1:$port" --cache-dir "$tmp/cache" \
     --cache-channel-messages 60000 --drain-delay-seconds 0 --drain-window-seconds 0 \
-    --log-level warn "$@" >>"$tmp/server.log" 2>&1 &
+    --log-level warn ${NODE_FLAGS:-} "$@" >>"$tmp/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 200); do
     curl -fsS "$base/healthz" >/dev/null 2>&1 && return 0

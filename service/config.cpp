@@ -170,7 +170,10 @@ const std::vector<setting>& settings() {
                   &config::http_idle_seconds, 1, 3600),
       int_setting("http_body_seconds", "seconds to deliver a request body once the header arrived",
                   &config::http_body_seconds, 1, 3600),
-      int_setting("threads", "I/O threads (0 = one per core)", &config::threads, 0, 256),
+      int_setting(
+          "threads",
+          "I/O threads, each also running one shard of the hub's channels (0 = one per core)",
+          &config::threads, 0, 256),
       int_setting("db_pool_size", "PostgreSQL connections for reads", &config::db_pool_size, 1, 64),
       string_setting("log_level", "debug, info, warn or error", &config::log_level),
       string_setting("log_format", "text (key=value) or json", &config::log_format),

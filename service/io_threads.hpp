@@ -1,8 +1,9 @@
 // The I/O threads: one io_context per thread, share-nothing. Each connection
 // lives on one of them (round robin at accept), so its handlers never need a
 // strand or a lock, and the hub hands a fan-out to each thread in one post
-// instead of one per connection. Thread 0 also runs the node's own objects
-// (hub strand, listener, drainer, timers, signals).
+// instead of one per connection. Each thread also runs one shard of the hub
+// (hub/sharded_hub.hpp); thread 0 runs the node's other objects (listener,
+// drainer, timers, signals).
 #pragma once
 
 #include <atomic>

@@ -18,7 +18,7 @@
 #include "drain/drainer.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
-#include "hub/hub.hpp"
+#include "hub/sharded_hub.hpp"
 #include "hub/storage_history.hpp"
 #include "ingest/notify_listener.hpp"
 #include "io_threads.hpp"
@@ -111,33 +111,41 @@ int serve(const config& cfg) {
                                              : std::max(1u, std::thread::hardware_concurrency());
   auto io = std::make_unique<io_threads>(n_threads);
   auto* ioc = &io->main();
-  std::optional<net::strand<net::io_context::executor_type>> core(net::make_strand(*ioc));
   std::atomic<bool> posts_open{true};  // closed before the io_context is destroyed
 
   blocking_pool pool(db, cfg.db_pool_size);
-  auto on_core = [&](std::function<void()> f) {
-    if (posts_open) net::post(*core, std::move(f));
-  };
-  hub::storage_history history(pool, cache.value().get(), on_core, schema.database_id);
-  hub::hub hub(
-      on_core,
-      [&](std::chrono::milliseconds delay, std::function<void()> f) {
-        if (!posts_open) return;
-        auto t = std::make_shared<net::steady_timer>(*core, delay);
-        t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
-          if (!ec) f();
-        });
-      },
-      [&](std::size_t home, std::chrono::milliseconds delay, std::function<void()> f) {
-        if (!posts_open) return;
-        if (delay.count() <= 0) return net::post(io->at(home), std::move(f));
-        auto t = std::make_shared<net::steady_timer>(io->at(home), delay);
-        t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
-          if (!ec) f();
-        });
-      },
-      history,
-      hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms), .homes = n_threads});
+  // The hub, sharded by channel: one shard per I/O thread, on a strand of that thread
+  // (hub/sharded_hub.hpp), each with its own view of the history.
+  std::optional<std::vector<net::strand<net::io_context::executor_type>>> hub_strands(
+      std::in_place);
+  for (unsigned k = 0; k < n_threads; ++k) hub_strands->push_back(net::make_strand(io->at(k)));
+  std::vector<std::unique_ptr<hub::storage_history>> histories;
+  hub::sharded_hub hub(n_threads, [&](std::size_t k, hub::hub_counters& counters) {
+    auto on_shard = [&, k](std::function<void()> f) {
+      if (posts_open) net::post((*hub_strands)[k], std::move(f));
+    };
+    auto after = [&, k](std::chrono::milliseconds delay, std::function<void()> f) {
+      if (!posts_open) return;
+      auto t = std::make_shared<net::steady_timer>((*hub_strands)[k], delay);
+      t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
+        if (!ec) f();
+      });
+    };
+    auto at_home = [&](std::size_t home, std::chrono::milliseconds delay, std::function<void()> f) {
+      if (!posts_open) return;
+      if (delay.count() <= 0) return net::post(io->at(home), std::move(f));
+      auto t = std::make_shared<net::steady_timer>(io->at(home), delay);
+      t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
+        if (!ec) f();
+      });
+    };
+    histories.push_back(std::make_unique<hub::storage_history>(pool, cache.value().get(), on_shard,
+                                                               schema.database_id));
+    return std::make_unique<hub::hub>(
+        on_shard, after, at_home, *histories.back(),
+        hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms), .homes = n_threads},
+        &counters);
+  });
   // A failover noticed by any new connection (storage/timeline.hpp) reloads every
   // channel; so does one that happened since the cache was opened. Unset before the
   // hub goes (pool threads may still connect).
@@ -237,7 +245,7 @@ int serve(const config& cfg) {
   posts_open = false;
   pool.stop();
   drainer.reset();
-  core.reset();
+  hub_strands.reset();
   io->destroy();
   log::info("serve", "stopped");
   return 0;

@@ -57,7 +57,8 @@ cache_key end_of(channel_id c) { return make_cache_key(c + 1, 0); }
 struct rocksdb_replay_cache::impl {
   std::unique_ptr<rocksdb::DB> db;
   cache_limits limits;
-  std::unordered_map<channel_id, channel_usage> usage;  // writer only
+  std::mutex writer;  // serializes the writers (put, drop, drop_all): usage and trimming
+  std::unordered_map<channel_id, channel_usage> usage;  // guarded by writer
   std::uint64_t tick = 0;
 
   rocksdb::Slice slice(const cache_key& k) const { return {k.data(), k.size()}; }
@@ -143,12 +144,14 @@ result<none> rocksdb_replay_cache::put(channel_id channel,
                                        const std::vector<stored_message>& messages) {
   if (messages.empty()) return none{};
   rocksdb::WriteBatch batch;
+  std::lock_guard lock(impl_->writer);
   stage(batch, channel, messages);
   return write(batch);
 }
 
 result<none> rocksdb_replay_cache::put(const std::vector<channel_messages>& channels) {
   rocksdb::WriteBatch batch;
+  std::lock_guard lock(impl_->writer);
   for (const auto& [channel, messages] : channels) {
     if (!messages.empty()) stage(batch, channel, messages);
   }
@@ -202,11 +205,16 @@ void rocksdb_replay_cache::evict_over_budget() {
     auto oldest = impl_->usage.begin();
     for (auto it = impl_->usage.begin(); it != impl_->usage.end(); ++it)
       if (it->second.last_write < oldest->second.last_write) oldest = it;
-    drop(oldest->first);
+    drop_locked(oldest->first);
   }
 }
 
 void rocksdb_replay_cache::drop(channel_id channel) {
+  std::lock_guard lock(impl_->writer);
+  drop_locked(channel);
+}
+
+void rocksdb_replay_cache::drop_locked(channel_id channel) {
   const auto begin = make_cache_key(channel, 0);
   const auto end = end_of(channel);
   // Best effort: a failed delete leaves entries that are still correct (keyed by row id).
@@ -223,6 +231,7 @@ result<none> rocksdb_replay_cache::drop_all(const std::string& database_id) {
   const auto begin = make_cache_key(1, 0);
   const auto end = make_cache_key(std::numeric_limits<channel_id>::max(), 0);
   rocksdb::WriteBatch batch;
+  std::lock_guard lock(impl_->writer);
   if (auto s = batch.DeleteRange(impl_->slice(begin), impl_->slice(end)); !s.ok()) {
     return rocks_error("drop all", s);
   }

@@ -22,7 +22,8 @@ struct cache_limits {
                             << 20;  // approximate total; least recently written channels go first
 };
 
-// Thread-safe for read(); put() and drop() are called by one writer (the ingest strand).
+// Thread-safe. Writes (put, drop, drop_all) are serialized by a mutex: the writers are
+// the hub's shards, each the only writer of its channels' keys.
 //
 // Keys are (channel row id, seq). A channel row id names one epoch, so entries
 // of an old epoch are never read for a new one. The cache records the identity
@@ -68,8 +69,10 @@ class rocksdb_replay_cache {
   rocksdb_replay_cache();
   void stage(rocksdb::WriteBatch& batch, channel_id channel,
              const std::vector<stored_message>& messages);
+  // With the writer mutex held.
   result<none> write(rocksdb::WriteBatch& batch);
   void evict_over_budget();
+  void drop_locked(channel_id channel);
 
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -55,7 +55,7 @@ response error_response(int status, std::string_view code, std::string_view mess
 }
 
 api::api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
-         blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer,
+         blocking_pool& pool, hub::sharded_hub& hub, node_state& state, drain::drainer& drainer,
          const metrics::registry& metrics, const node_identity& self)
     : cfg_(cfg),
       auth_(auth),

@@ -15,7 +15,7 @@
 #include "blocking_pool.hpp"
 #include "config.hpp"
 #include "drain/drainer.hpp"
-#include "hub/hub.hpp"
+#include "hub/sharded_hub.hpp"
 #include "metrics/registry.hpp"
 #include "node_identity.hpp"
 #include "node_state.hpp"
@@ -73,7 +73,7 @@ class api {
  public:
   // `self` may be completed after construction, before the node serves (its port).
   api(const config& cfg, const auth::authenticator& auth, publish::group_committer& committer,
-      blocking_pool& pool, hub::hub& hub, node_state& state, drain::drainer& drainer,
+      blocking_pool& pool, hub::sharded_hub& hub, node_state& state, drain::drainer& drainer,
       const metrics::registry& metrics, const node_identity& self);
 
   void handle(request req, respond_fn respond);
@@ -102,7 +102,7 @@ class api {
   const auth::authenticator& auth_;
   publish::group_committer& committer_;
   blocking_pool& pool_;
-  hub::hub& hub_;
+  hub::sharded_hub& hub_;
   node_state& state_;
   drain::drainer& drainer_;
   const metrics::registry& metrics_;

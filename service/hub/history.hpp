@@ -15,8 +15,9 @@ namespace seqcast::hub {
 using rows_result = storage::result<std::vector<storage::stored_message>>;
 
 // Reads run off the hub strand (never blocking it); each `done` is called exactly
-// once, back on the hub strand. The write methods are called on the hub strand and
-// are the only writes to the cache (single writer).
+// once, back on the hub strand. The write methods are called on the hub strand; for
+// each channel they are the only writes to the cache (one shard owns a channel,
+// sharded_hub.hpp), while the shards together may write at once.
 class history {
  public:
   virtual ~history() = default;

@@ -9,11 +9,13 @@
 namespace seqcast::hub {
 
 hub::hub(post_fn strand, post_after_fn timer, post_home_fn home, history& history,
-         hub_limits limits)
+         hub_limits limits, hub_counters* shared)
     : strand_(std::move(strand)),
       timer_(timer),
       history_(history),
       limits_(limits),
+      own_counters_(shared ? nullptr : std::make_unique<hub_counters>()),
+      counters_(shared ? *shared : *own_counters_),
       fanout_(std::move(home), limits.homes, limits.coalesce),
       catch_up_(channels_, history_, fanout_, counters_, std::move(timer), limits.page_messages) {}
 
@@ -244,15 +246,15 @@ void hub::reload(const std::string& name) {
 }
 
 void hub::reload_all() {
-  counters_.timeline_changes.fetch_add(1, std::memory_order_relaxed);
   // Nothing read before may be served again: the new primary may lack some of it.
   if (history_.cached()) history_.forget_all();
   std::vector<std::string> names;
   for (const auto& [name, st] : channels_) names.push_back(name);
-  log::warn("hub",
-            "the database is on another timeline (a failover); replay cache emptied, "
-            "reading every channel again channels={}",
-            names.size());
+  if (!names.empty())
+    log::warn("hub",
+              "the database is on another timeline (a failover); replay cache emptied, "
+              "reading every channel again channels={}",
+              names.size());
   std::vector<std::pair<std::string, std::uint64_t>> renewed;
   for (const auto& name : names) {
     auto& st = renew(name);

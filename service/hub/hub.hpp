@@ -61,9 +61,10 @@ class hub {
   // Runs a function on I/O thread `home` (see subscriber::home()) after a delay.
   using post_home_fn = fanout::post_home_fn;
 
-  // `history` calls back on `strand` and outlives the hub.
+  // `history` calls back on `strand` and outlives the hub. `shared`: counters to add to
+  // (those of the node's sharded_hub, which outlive this); none: the hub's own.
   hub(post_fn strand, post_after_fn timer, post_home_fn home, history& history,
-      hub_limits limits = {});
+      hub_limits limits = {}, hub_counters* shared = nullptr);
 
   // Subscribes `who` to `channel` as subscription `id`: it first receives a
   // `subscribed` frame with the head at that moment; with `since`, then a
@@ -88,7 +89,8 @@ class hub {
   // The LISTEN connection was (re)opened: anything may have been missed.
   void on_listener_connected();
   // The database came back on another server timeline (a failover): the cache may hold
-  // messages it lost, and every channel is read again (storage/timeline.hpp).
+  // messages it lost, and every channel is read again (storage/timeline.hpp). Counted by
+  // the caller (timeline_changes): the sharded hub calls every shard for one change.
   void on_timeline_changed();
 
   // Subscribers of `channel` on this node (thread-safe, for channel info).
@@ -127,7 +129,8 @@ class hub {
   post_after_fn timer_;
   history& history_;
   hub_limits limits_;
-  hub_counters counters_;
+  std::unique_ptr<hub_counters> own_counters_;  // when not shared
+  hub_counters& counters_;
   fanout fanout_;                       // send() on the strand only
   channel_table channels_;              // on the strand only (counts: any thread)
   catch_up catch_up_;                   // on the strand only

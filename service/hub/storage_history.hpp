@@ -10,8 +10,9 @@
 
 namespace seqcast::hub {
 
-// Reads run on `pool`; their results are posted back with `strand` (the hub's).
-// Cache writes run where they are called (the hub strand). `cache` may be null.
+// One per hub shard. Reads run on `pool`; their results are posted back with `strand`
+// (the shard's). Cache writes run where they are called (the shard's strand); the
+// shards share the pool and the cache. `cache` may be null.
 class storage_history final : public history {
  public:
   using post_fn = std::function<void(std::function<void()>)>;

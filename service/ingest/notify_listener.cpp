@@ -16,7 +16,7 @@ namespace seqcast::ingest {
 namespace net = boost::asio;
 
 struct notify_listener::impl : std::enable_shared_from_this<notify_listener::impl> {
-  impl(net::io_context& io, const storage::database& db, blocking_pool& p, hub::hub& h,
+  impl(net::io_context& io, const storage::database& db, blocking_pool& p, hub::sharded_hub& h,
        node_state& st, std::function<void()> outbox)
       : strand(net::make_strand(io)),
         descriptor(strand),
@@ -103,7 +103,7 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
   net::steady_timer timer;
   storage::pg_notification_source source;
   blocking_pool& pool;
-  hub::hub& hub;
+  hub::sharded_hub& hub;
   node_state& state;
   std::function<void()> on_outbox;
   util::backoff backoff;
@@ -111,7 +111,7 @@ struct notify_listener::impl : std::enable_shared_from_this<notify_listener::imp
 };
 
 notify_listener::notify_listener(net::io_context& ioc, const storage::database& db,
-                                 blocking_pool& pool, hub::hub& hub, node_state& state,
+                                 blocking_pool& pool, hub::sharded_hub& hub, node_state& state,
                                  std::function<void()> on_outbox)
     : impl_(std::make_shared<impl>(ioc, db, pool, hub, state, std::move(on_outbox))) {}
 

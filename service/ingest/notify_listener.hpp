@@ -9,7 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "blocking_pool.hpp"
-#include "hub/hub.hpp"
+#include "hub/sharded_hub.hpp"
 #include "node_state.hpp"
 
 namespace seqcast::ingest {
@@ -22,7 +22,7 @@ namespace seqcast::ingest {
 class notify_listener {
  public:
   notify_listener(boost::asio::io_context& ioc, const storage::database& db, blocking_pool& pool,
-                  hub::hub& hub, node_state& state, std::function<void()> on_outbox);
+                  hub::sharded_hub& hub, node_state& state, std::function<void()> on_outbox);
   ~notify_listener();
 
   void start();

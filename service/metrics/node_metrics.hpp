@@ -3,7 +3,7 @@
 #pragma once
 
 #include "blocking_pool.hpp"
-#include "hub/hub.hpp"
+#include "hub/sharded_hub.hpp"
 #include "metrics/registry.hpp"
 #include "node_state.hpp"
 #include "publish/group_committer.hpp"
@@ -14,7 +14,7 @@ namespace seqcast::metrics {
 // What the metrics read; each must outlive every reader of the registry.
 struct node_sources {
   const node_state& state;
-  const hub::hub& hub;
+  const hub::sharded_hub& hub;
   const blocking_pool& pool;
   const storage::rocksdb_replay_cache* cache;  // null: no cache (0 bytes)
   const publish::group_committer& committer;

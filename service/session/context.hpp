@@ -5,7 +5,7 @@
 #include "auth/authenticator.hpp"
 #include "config.hpp"
 #include "drain/session_registry.hpp"
-#include "hub/hub.hpp"
+#include "hub/sharded_hub.hpp"
 #include "node_state.hpp"
 
 namespace seqcast::session {
@@ -13,7 +13,7 @@ namespace seqcast::session {
 struct context {
   const config& cfg;
   const auth::authenticator& auth;
-  hub::hub& hub;
+  hub::sharded_hub& hub;
   node_state& state;
   drain::session_registry& sessions;
 };

@@ -113,7 +113,8 @@ class memory_history final : public hub::history {
       done(out);
     });
   }
-  bool cached() const override { return false; }
+  bool cached() const override { return has_cache; }
+  bool has_cache = false;  // a cache that never holds anything (its reads come back empty)
   void read_cache(storage::channel_id, storage::seq_t, storage::seq_t, storage::page_limit,
                   std::function<void(hub::rows_result)> done) override {
     ex_.post([done] { done(std::vector<storage::stored_message>{}); });
@@ -142,7 +143,8 @@ class memory_history final : public hub::history {
   void remember(
       std::vector<std::pair<storage::channel_id, std::vector<storage::stored_message>>>) override {}
   void forget(storage::channel_id) override {}
-  void forget_all() override {}
+  void forget_all() override { ++forgot_all; }
+  std::size_t forgot_all = 0;  // forget_all() calls
 
  private:
   static storage::error unavailable() { return {storage::errc::unavailable, "injected failure"}; }
