@@ -8,6 +8,8 @@
 //               ext-json checks offsets like seqs. Latency: from the frame's commit time
 //               ("ts"), or from a payload member "sent_us" (wall µs) when there is one
 //               (bench/rails.sh: the time Rails' broadcast was called)
+//               --raw: a plain socket and frames parsed in place (native protocol), so
+//               that the generator is not the limit of a replay to one client
 //   resume      C subscribers that resume after every loss and check 1..--expect exactly
 //   raw-fanout  the loopback ceiling: a minimal sender writing pre-encoded frames
 //
@@ -324,124 +326,256 @@ double mono_s(steady::time_point t) {
                                    : std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
-  auto ex = co_await asio::this_coro::executor;
-  const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
+// What one subscriber checks of the frames it receives: continuity of seqs (or
+// offsets), deliveries, latency, and when it has all it expects.
+struct frame_checker {
+  frame_checker(const args& a, subscribe_stats& stats)
+      : st(stats),
+        cable(a.get("cable", "")),
+        expect(a.num("expect", 0)),
+        last_seq(a.has("since") ? a.num("since", 0) : -1) {
+    if (expect == 0) {
+      counted_done = true;
+      ++st.done;
+    }
+  }
+
+  // One text frame. Returns true once everything expected has arrived.
+  bool on_frame(std::string_view f) {
+    const bool is_message = cable.empty() ? f.find(message_mark()) != std::string_view::npos
+                                          : f.rfind(message_mark(), 0) == 0 &&
+                                                f.find("\"message\":") != std::string_view::npos;
+    auto seq_pos = !is_message     ? std::string_view::npos
+                   : cable.empty() ? f.find(seq_key())
+                                   : f.rfind(seq_key());  // ext-json: after the payload
+    if (is_message && (seq_pos != std::string_view::npos || cable == "json")) {
+      long long seq = 0;
+      if (seq_pos != std::string_view::npos) {
+        for (std::size_t i = seq_pos + seq_key().size(); i < f.size() && f[i] >= '0' && f[i] <= '9';
+             ++i)
+          seq = seq * 10 + (f[i] - '0');
+      } else {
+        seq = last_seq < 0 ? 1 : last_seq + 1;  // json: no positions to check
+      }
+      if (last_seq < 0) {
+        last_seq = seq;  // first live message
+      } else if (seq <= last_seq) {
+        ++st.duplicates;
+      } else {
+        if (seq != last_seq + 1) ++st.gaps;
+        last_seq = seq;
+      }
+      ++got;
+      ++st.deliveries;
+      st.delivered_bytes += f.size();
+      auto now = steady::now();
+      if (!st.any_msg) {
+        st.first_msg = now;
+        st.any_msg = true;
+      }
+      st.last_msg = now;
+      if (st.record_latency) {
+        if (auto sent_pos = f.find("\"sent_us\":"); sent_pos != std::string_view::npos) {
+          long long sent = 0;
+          for (std::size_t i = sent_pos + 10; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i)
+            sent = sent * 10 + (f[i] - '0');
+          st.latency_us.v.push_back(now_us_wall() - sent);
+        } else if (auto ts_pos =
+                       cable.empty() ? f.find("\"ts\":\"", seq_pos) : std::string_view::npos;
+                   ts_pos != std::string_view::npos) {
+          auto sent = st.ts.parse(f.substr(ts_pos + 6, 32));
+          st.latency_us.v.push_back(now_us_wall() - sent);
+        }
+      }
+      if (!counted_done && got >= expect) {
+        counted_done = true;
+        if (++st.done == st.connections) st.all_done_at = now;
+      }
+    } else if (f.find(subscribed_mark()) != std::string_view::npos) {
+      if (++st.subscribed == st.connections) st.ready_at = steady::now();
+    } else if (f.find("\"type\":\"reset\"") != std::string_view::npos) {
+      ++st.resets;
+    }
+    return counted_done && expect > 0;
+  }
+
+  // A cable message: {"identifier":…,"message":…} (+ "offset":N on ext-json).
+  std::string_view seq_key() const { return cable.empty() ? "\"seq\":" : "\"offset\":"; }
+  std::string_view message_mark() const {
+    return cable.empty() ? "\"type\":\"message\"" : "{\"identifier\":";
+  }
+  std::string_view subscribed_mark() const {
+    return cable.empty() ? "\"type\":\"subscribed\"" : "\"type\":\"confirm_subscription\"";
+  }
+
+  subscribe_stats& st;
+  const std::string cable;
+  const long long expect;
+  long long last_seq;
+  long long got = 0;
+  bool counted_done = false;
+};
+
+std::string subscribe_request(int index, const args& a) {
   const int channels = static_cast<int>(a.num("channels", 1));
   // Several generator processes share one numbering, so that together they
   // cover every channel evenly whatever their split.
   const long long first_index = a.num("first-index", 0);
-  const long long expect = a.num("expect", 0);
   const std::string prefix = a.get("prefix", "bench-");
+  const std::string cable = a.get("cable", "");
+  std::string sub;
+  if (cable.empty()) {
+    sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix,
+                      (first_index + index) % channels);
+    if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
+    sub += "}";
+  } else {
+    sub = fmt::format(
+        R"({{"command":"subscribe","identifier":"{{\"channel\":\"{}\",\"stream_name\":\"{}{}\"}}"}})",
+        a.get("cable-channel", "$pubsub"), prefix, (first_index + index) % channels);
+  }
+  return sub;
+}
+
+awaitable<void> subscriber(int index, const args& a, subscribe_stats& st) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
   websocket::stream<beast::tcp_stream> ws(ex);
-  bool counted_done = false;
+  frame_checker check(a, st);
   try {
     tcp::resolver resolver(ex);
     auto endpoints = co_await resolver.async_resolve(hp.host, hp.port, use_awaitable);
     co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_awaitable);
     beast::get_lowest_layer(ws).expires_never();
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    const std::string cable = a.get("cable", "");
-    if (!cable.empty()) {
-      const std::string protocol = "actioncable-v1-" + cable;
+    if (!check.cable.empty()) {
+      const std::string protocol = "actioncable-v1-" + check.cable;
       ws.set_option(websocket::stream_base::decorator([protocol](websocket::request_type& req) {
         req.set(http::field::sec_websocket_protocol, protocol);
       }));
     }
     co_await ws.async_handshake(hp.host, hp.path, use_awaitable);
     ++st.connected;
-    std::string sub;
-    if (cable.empty()) {
-      sub = fmt::format(R"({{"op":"subscribe","channel":"{}{}")", prefix,
-                        (first_index + index) % channels);
-      if (a.has("since")) sub += fmt::format(R"(,"since":{})", a.num("since", 0));
-      sub += "}";
-    } else {
-      sub = fmt::format(
-          R"({{"command":"subscribe","identifier":"{{\"channel\":\"{}\",\"stream_name\":\"{}{}\"}}"}})",
-          a.get("cable-channel", "$pubsub"), prefix, (first_index + index) % channels);
-    }
-    co_await ws.async_write(asio::buffer(sub), use_awaitable);
-    // A cable message: {"identifier":…,"message":…} (+ "offset":N on ext-json).
-    const std::string_view seq_key = cable.empty() ? "\"seq\":" : "\"offset\":";
-    const std::string_view message_mark =
-        cable.empty() ? "\"type\":\"message\"" : "{\"identifier\":";
-    const std::string_view subscribed_mark =
-        cable.empty() ? "\"type\":\"subscribed\"" : "\"type\":\"confirm_subscription\"";
+    co_await ws.async_write(asio::buffer(subscribe_request(index, a)), use_awaitable);
     beast::flat_buffer buf;
-    long long last_seq = a.has("since") ? a.num("since", 0) : -1;
-    long long got = 0;
-    if (expect == 0) {
-      counted_done = true;
-      ++st.done;
-    }
     for (;;) {
       co_await ws.async_read(buf, use_awaitable);
       auto data = buf.cdata();
-      std::string_view f(static_cast<const char*>(data.data()), data.size());
-      const bool is_message = cable.empty() ? f.find(message_mark) != std::string_view::npos
-                                            : f.rfind(message_mark, 0) == 0 &&
-                                                  f.find("\"message\":") != std::string_view::npos;
-      auto seq_pos = !is_message ? std::string_view::npos
-                     : cable.empty() ? f.find(seq_key)
-                                     : f.rfind(seq_key);  // ext-json: after the payload
-      if (is_message && (seq_pos != std::string_view::npos || cable == "json")) {
-        long long seq = 0;
-        if (seq_pos != std::string_view::npos) {
-          for (std::size_t i = seq_pos + seq_key.size(); i < f.size() && f[i] >= '0' && f[i] <= '9';
-               ++i)
-            seq = seq * 10 + (f[i] - '0');
-        } else {
-          seq = last_seq < 0 ? 1 : last_seq + 1;  // json: no positions to check
-        }
-        if (last_seq < 0) {
-          last_seq = seq;  // first live message
-        } else if (seq <= last_seq) {
-          ++st.duplicates;
-        } else {
-          if (seq != last_seq + 1) ++st.gaps;
-          last_seq = seq;
-        }
-        ++got;
-        ++st.deliveries;
-        st.delivered_bytes += f.size();
-        auto now = steady::now();
-        if (!st.any_msg) {
-          st.first_msg = now;
-          st.any_msg = true;
-        }
-        st.last_msg = now;
-        if (st.record_latency) {
-          if (auto sent_pos = f.find("\"sent_us\":"); sent_pos != std::string_view::npos) {
-            long long sent = 0;
-            for (std::size_t i = sent_pos + 10; i < f.size() && f[i] >= '0' && f[i] <= '9'; ++i)
-              sent = sent * 10 + (f[i] - '0');
-            st.latency_us.v.push_back(now_us_wall() - sent);
-          } else if (auto ts_pos = cable.empty() ? f.find("\"ts\":\"", seq_pos)
-                                                 : std::string_view::npos;
-                     ts_pos != std::string_view::npos) {
-            auto sent = st.ts.parse(f.substr(ts_pos + 6, 32));
-            st.latency_us.v.push_back(now_us_wall() - sent);
-          }
-        }
-        if (!counted_done && got >= expect) {
-          counted_done = true;
-          if (++st.done == st.connections) st.all_done_at = now;
-        }
-      } else if (f.find(subscribed_mark) != std::string_view::npos) {
-        if (++st.subscribed == st.connections) st.ready_at = steady::now();
-      } else if (f.find("\"type\":\"reset\"") != std::string_view::npos) {
-        ++st.resets;
-      }
+      const bool done =
+          check.on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
       buf.consume(buf.size());
-      if (counted_done && expect > 0 && !a.has("hold")) break;
+      if (done && !a.has("hold")) break;
     }
     co_await ws.async_close(websocket::close_code::normal, use_awaitable);
   } catch (const std::exception& e) {
     if (st.done + st.failed < st.connections) {
       if (st.failed < 3) fmt::print(stderr, "subscriber {}: {}\n", index, e.what());
     }
-    if (!counted_done) ++st.failed;
+    if (!check.counted_done) ++st.failed;
+  }
+  ++st.closed;
+}
+
+// The same subscriber over a plain socket (--raw; native protocol only): the upgrade
+// written by hand, server frames parsed in place from 256 KiB reads, so that one
+// generator process can take what a node replays to one client without being the
+// limit itself (Beast's per-frame read and UTF-8 check cost ≈ 3 µs a frame here).
+// Pings are answered; a close ends it.
+awaitable<void> raw_subscriber(int index, const args& a, subscribe_stats& st) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto hp = split_url(a.get("ws", "ws://127.0.0.1:8080/v1/ws"));
+  tcp::socket sock(ex);
+  frame_checker check(a, st);
+  // A client frame, masked with a zero key (so its payload is sent as is).
+  auto client_frame = [](std::uint8_t opcode, std::string_view payload) {
+    std::string out;
+    out.push_back(static_cast<char>(0x80 | opcode));
+    if (payload.size() < 126) {
+      out.push_back(static_cast<char>(0x80 | payload.size()));
+    } else {
+      out.push_back(static_cast<char>(0x80 | 126));
+      out.push_back(static_cast<char>(payload.size() >> 8));
+      out.push_back(static_cast<char>(payload.size() & 0xff));
+    }
+    out.append(4, '\0');
+    out.append(payload);
+    return out;
+  };
+  try {
+    tcp::resolver resolver(ex);
+    auto endpoints = co_await resolver.async_resolve(hp.host, hp.port, use_awaitable);
+    co_await asio::async_connect(sock, endpoints, use_awaitable);
+    const std::string upgrade = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        hp.path, hp.host);
+    co_await asio::async_write(sock, asio::buffer(upgrade), use_awaitable);
+    std::string in;
+    in.resize(256 * 1024);
+    std::size_t have = 0;
+    std::size_t head_end = std::string::npos;
+    while (head_end == std::string::npos) {
+      have += co_await sock.async_read_some(asio::buffer(in.data() + have, in.size() - have),
+                                            use_awaitable);
+      head_end = std::string_view(in.data(), have).find("\r\n\r\n");
+      if (head_end == std::string::npos && have == in.size())
+        throw std::runtime_error("upgrade answer too long");
+    }
+    if (std::string_view(in.data(), have).rfind("HTTP/1.1 101", 0) != 0)
+      throw std::runtime_error("upgrade refused");
+    ++st.connected;
+    co_await asio::async_write(sock, asio::buffer(client_frame(1, subscribe_request(index, a))),
+                               use_awaitable);
+    std::size_t pos = head_end + 4;
+    bool done = false;
+    bool closed = false;
+    while (!closed && !(done && !a.has("hold"))) {
+      // Every whole frame in the buffer.
+      for (;;) {
+        const std::size_t left = have - pos;
+        if (left < 2) break;
+        const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+        const unsigned opcode = p[0] & 0x0f;
+        std::uint64_t len = p[1] & 0x7f;
+        std::size_t header = 2;
+        if (len == 126) {
+          if (left < 4) break;
+          len = (std::uint64_t{p[2]} << 8) | p[3];
+          header = 4;
+        } else if (len == 127) {
+          if (left < 10) break;
+          len = 0;
+          for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+          header = 10;
+        }
+        if (header + len > in.size()) in.resize(static_cast<std::size_t>(header + len) * 2);
+        if (left < header + len) break;
+        const std::string_view payload(in.data() + pos + header, static_cast<std::size_t>(len));
+        if (opcode == 1) {
+          done = check.on_frame(payload) || done;
+        } else if (opcode == 9) {
+          co_await asio::async_write(sock, asio::buffer(client_frame(10, payload)), use_awaitable);
+        } else if (opcode == 8) {
+          closed = true;
+        }
+        pos += header + static_cast<std::size_t>(len);
+      }
+      if (closed || (done && !a.has("hold"))) break;
+      // Keep the partial frame, read more behind it.
+      std::memmove(in.data(), in.data() + pos, have - pos);
+      have -= pos;
+      pos = 0;
+      have += co_await sock.async_read_some(asio::buffer(in.data() + have, in.size() - have),
+                                            use_awaitable);
+    }
+    if (!closed) {
+      co_await asio::async_write(sock, asio::buffer(client_frame(8, "\x03\xe8")), use_awaitable);
+    }
+  } catch (const std::exception& e) {
+    if (st.done + st.failed < st.connections) {
+      if (st.failed < 3) fmt::print(stderr, "subscriber {}: {}\n", index, e.what());
+    }
+    if (!check.counted_done) ++st.failed;
   }
   ++st.closed;
 }
@@ -465,7 +599,8 @@ int run_subscribe(const args& a) {
         auto ex = co_await asio::this_coro::executor;
         asio::steady_timer t(ex);
         for (int i = 0; i < st.connections; ++i) {
-          asio::co_spawn(ex, subscriber(i, a, st), asio::detached);
+          asio::co_spawn(ex, a.has("raw") ? raw_subscriber(i, a, st) : subscriber(i, a, st),
+                         asio::detached);
           if ((i + 1) % batch == 0) {
             while (st.subscribed + st.failed < i + 1 && seconds_since(t0) < timeout) {
               t.expires_after(std::chrono::milliseconds(2));

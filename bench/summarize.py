@@ -49,7 +49,10 @@ FIGURES = {
                                   ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
     "raw_fanout_1000_coalesce10": [("msgs/s", "result", "msgs_per_s"),
                                    ("sender CPU µs/msg", "result", "sender_cpu_us_per_msg")],
-    "replay_50k_from_cache": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
+    "replay_50k_from_cache": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps"),
+                              ("generator CPU s", "result", "loadgen_cpu_s")],
+    "replay_50k_from_cache_raw": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps"),
+                                  ("generator CPU s", "result", "loadgen_cpu_s")],
     "replay_50k_cache_deleted": [("msgs/s", "extra", "replay_msgs_per_s"), ("gaps", "result", "gaps")],
 }
 

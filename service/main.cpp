@@ -120,32 +120,33 @@ int serve(const config& cfg) {
       std::in_place);
   for (unsigned k = 0; k < n_threads; ++k) hub_strands->push_back(net::make_strand(io->at(k)));
   std::vector<std::unique_ptr<hub::storage_history>> histories;
-  hub::sharded_hub hub(n_threads, [&](std::size_t k, hub::hub_counters& counters) {
-    auto on_shard = [&, k](std::function<void()> f) {
-      if (posts_open) net::post((*hub_strands)[k], std::move(f));
-    };
-    auto after = [&, k](std::chrono::milliseconds delay, std::function<void()> f) {
-      if (!posts_open) return;
-      auto t = std::make_shared<net::steady_timer>((*hub_strands)[k], delay);
-      t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
-        if (!ec) f();
+  auto at_home = [&](std::size_t home, std::chrono::milliseconds delay, std::function<void()> f) {
+    if (!posts_open) return;
+    if (delay.count() <= 0) return net::post(io->at(home), std::move(f));
+    auto t = std::make_shared<net::steady_timer>(io->at(home), delay);
+    t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
+      if (!ec) f();
+    });
+  };
+  const hub::hub_limits hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms),
+                                   .homes = n_threads};
+  hub::sharded_hub hub(
+      n_threads, at_home, hub_limits.homes, hub_limits.coalesce,
+      [&](std::size_t k, hub::hub_shared shared) {
+        auto on_shard = [&, k](std::function<void()> f) {
+          if (posts_open) net::post((*hub_strands)[k], std::move(f));
+        };
+        auto after = [&, k](std::chrono::milliseconds delay, std::function<void()> f) {
+          if (!posts_open) return;
+          auto t = std::make_shared<net::steady_timer>((*hub_strands)[k], delay);
+          t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
+            if (!ec) f();
+          });
+        };
+        histories.push_back(std::make_unique<hub::storage_history>(pool, cache.value().get(),
+                                                                   on_shard, schema.database_id));
+        return std::make_unique<hub::hub>(on_shard, after, *histories.back(), hub_limits, shared);
       });
-    };
-    auto at_home = [&](std::size_t home, std::chrono::milliseconds delay, std::function<void()> f) {
-      if (!posts_open) return;
-      if (delay.count() <= 0) return net::post(io->at(home), std::move(f));
-      auto t = std::make_shared<net::steady_timer>(io->at(home), delay);
-      t->async_wait([t, f = std::move(f)](boost::system::error_code ec) {
-        if (!ec) f();
-      });
-    };
-    histories.push_back(std::make_unique<hub::storage_history>(pool, cache.value().get(), on_shard,
-                                                               schema.database_id));
-    return std::make_unique<hub::hub>(
-        on_shard, after, at_home, *histories.back(),
-        hub::hub_limits{.coalesce = std::chrono::milliseconds(cfg.coalesce_ms), .homes = n_threads},
-        &counters);
-  });
   // A failover noticed by any new connection (storage/timeline.hpp) reloads every
   // channel; so does one that happened since the cache was opened. Unset before the
   // hub goes (pool threads may still connect).

@@ -14,25 +14,28 @@ fanout::fanout(post_home_fn post, std::size_t homes, std::chrono::milliseconds h
     : post_(std::move(post)), hold_(hold) {
   for (std::size_t h = 0; h < std::max<std::size_t>(homes, 1); ++h)
     outboxes_.push_back(std::make_unique<outbox>());
-  by_home_.resize(outboxes_.size());
 }
 
 std::uint64_t fanout::send(std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>>& subs,
                            const frame_batch& frames) {
+  // Scratch per calling thread (each shard's strand runs on one thread), kept between
+  // calls so that a send allocates only what it hands over.
+  thread_local std::vector<std::vector<delivery>> by_home;
+  if (by_home.size() < outboxes_.size()) by_home.resize(outboxes_.size());
   std::uint64_t n = 0;
   for (auto it = subs.begin(); it != subs.end();) {
     if (auto s = it->second.lock()) {
-      const std::size_t h = s->home() < by_home_.size() ? s->home() : 0;
-      by_home_[h].push_back({std::move(s), it->first});
+      const std::size_t h = s->home() < outboxes_.size() ? s->home() : 0;
+      by_home[h].push_back({std::move(s), it->first});
       ++n;
       ++it;
     } else {
       it = subs.erase(it);
     }
   }
-  for (std::size_t h = 0; h < by_home_.size(); ++h) {
-    if (by_home_[h].empty()) continue;
-    queue(h, {std::exchange(by_home_[h], {}), frames, pacing::none}, false);
+  for (std::size_t h = 0; h < outboxes_.size(); ++h) {
+    if (by_home[h].empty()) continue;
+    queue(h, {std::exchange(by_home[h], {}), frames, pacing::none}, false);
   }
   return n;
 }

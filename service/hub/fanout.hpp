@@ -29,8 +29,10 @@ namespace seqcast::hub {
 // load a few milliseconds buy several messages per write. A quiet thread never
 // waits. Replay pages and control frames never wait: they end a hold early.
 //
-// send() and deliver() run on the hub strand; each outbox is shared with its I/O
-// thread under a mutex (held only to append, or to swap the list out).
+// One per node, shared by the hub's shards (sharded_hub.hpp): send() and deliver()
+// run on their strands, at once from several threads; each outbox is shared with its
+// I/O thread and the shards under a mutex (held only to append, or to swap the list
+// out). A subscription's frames all come from one shard, in its order.
 class fanout {
  public:
   // Runs `fn` on I/O thread `home` after `delay` (0: as soon as it can).
@@ -74,7 +76,6 @@ class fanout {
   post_home_fn post_;
   std::chrono::milliseconds hold_;
   std::vector<std::unique_ptr<outbox>> outboxes_;  // sized once: never reallocated
-  std::vector<std::vector<delivery>> by_home_;     // hub strand: scratch of send()
 };
 
 }  // namespace seqcast::hub

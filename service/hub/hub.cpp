@@ -9,14 +9,25 @@
 namespace seqcast::hub {
 
 hub::hub(post_fn strand, post_after_fn timer, post_home_fn home, history& history,
-         hub_limits limits, hub_counters* shared)
+         hub_limits limits)
     : strand_(std::move(strand)),
       timer_(timer),
       history_(history),
       limits_(limits),
-      own_counters_(shared ? nullptr : std::make_unique<hub_counters>()),
-      counters_(shared ? *shared : *own_counters_),
-      fanout_(std::move(home), limits.homes, limits.coalesce),
+      own_counters_(std::make_unique<hub_counters>()),
+      own_fanout_(std::make_unique<fanout>(std::move(home), limits.homes, limits.coalesce)),
+      counters_(*own_counters_),
+      fanout_(*own_fanout_),
+      catch_up_(channels_, history_, fanout_, counters_, std::move(timer), limits.page_messages) {}
+
+hub::hub(post_fn strand, post_after_fn timer, history& history, hub_limits limits,
+         hub_shared shared)
+    : strand_(std::move(strand)),
+      timer_(timer),
+      history_(history),
+      limits_(limits),
+      counters_(shared.counters),
+      fanout_(shared.out),
       catch_up_(channels_, history_, fanout_, counters_, std::move(timer), limits.page_messages) {}
 
 // ---- public entry points: post to the strand ----

@@ -32,6 +32,14 @@ struct hub_limits {
   std::size_t homes = 1;  // I/O threads (subscriber::home() is below it)
 };
 
+// What the shards of a node share (sharded_hub.hpp): the counters, and the fan-out
+// into the I/O threads, so that each thread has one outbox, one post when it was
+// empty and one measure of its load, whichever shards feed it.
+struct hub_shared {
+  hub_counters& counters;
+  fanout& out;
+};
+
 // Runs on its own strand (every public method posts there first; all are
 // thread-safe). Asio-free: the strand and a timer are injected as functions.
 //
@@ -61,10 +69,13 @@ class hub {
   // Runs a function on I/O thread `home` (see subscriber::home()) after a delay.
   using post_home_fn = fanout::post_home_fn;
 
-  // `history` calls back on `strand` and outlives the hub. `shared`: counters to add to
-  // (those of the node's sharded_hub, which outlive this); none: the hub's own.
+  // A hub of its own, with its own counters and fan-out (`home` reaches the I/O
+  // threads). `history` calls back on `strand` and outlives the hub.
   hub(post_fn strand, post_after_fn timer, post_home_fn home, history& history,
-      hub_limits limits = {}, hub_counters* shared = nullptr);
+      hub_limits limits = {});
+  // A shard of the node's sharded_hub: counters and fan-out shared with the other
+  // shards (they outlive it). `limits.homes` and `limits.coalesce` are the fan-out's.
+  hub(post_fn strand, post_after_fn timer, history& history, hub_limits limits, hub_shared shared);
 
   // Subscribes `who` to `channel` as subscription `id`: it first receives a
   // `subscribed` frame with the head at that moment; with `since`, then a
@@ -130,8 +141,9 @@ class hub {
   history& history_;
   hub_limits limits_;
   std::unique_ptr<hub_counters> own_counters_;  // when not shared
+  std::unique_ptr<fanout> own_fanout_;          // when not shared
   hub_counters& counters_;
-  fanout fanout_;                       // send() on the strand only
+  fanout& fanout_;
   channel_table channels_;              // on the strand only (counts: any thread)
   catch_up catch_up_;                   // on the strand only
   std::uint64_t heads_generation_ = 0;  // one re-read of heads per listener connect

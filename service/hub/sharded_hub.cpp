@@ -5,10 +5,12 @@
 
 namespace seqcast::hub {
 
-sharded_hub::sharded_hub(std::size_t n, const make_fn& make) {
+sharded_hub::sharded_hub(std::size_t n, fanout::post_home_fn home, std::size_t homes,
+                         std::chrono::milliseconds hold, const make_fn& make)
+    : fanout_(std::move(home), homes, hold) {
   if (n == 0) throw std::invalid_argument("sharded_hub: at least one shard");
   shards_.reserve(n);
-  for (std::size_t k = 0; k < n; ++k) shards_.push_back(make(k, counters_));
+  for (std::size_t k = 0; k < n; ++k) shards_.push_back(make(k, {counters_, fanout_}));
 }
 
 std::size_t sharded_hub::index(const std::string& channel) const {

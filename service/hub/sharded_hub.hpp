@@ -3,6 +3,7 @@
 // replay work spreads over its cores.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -21,18 +22,21 @@ namespace seqcast::hub {
 // to its shard; nothing is locked to route. Calls about every channel (the listener
 // came back, a failover) go to every shard.
 //
-// What the shards share: the counters (atomics), the blocking pool, and the replay
-// cache (its writes are serialized inside it). A failover empties the cache from every
-// shard, each on its own strand before it reads its channels again, so none of them
-// reads what a lost timeline left there; what one shard's emptying takes from another's
-// fresh writes is a hole, read from PostgreSQL (the cache is never the truth).
+// What the shards share: the counters (atomics), the fan-out into the I/O threads (one
+// outbox per thread, so one post and one load measure per thread whichever shards feed
+// it), the blocking pool, and the replay cache (its writes are serialized inside it). A failover
+// empties the cache from every shard, each on its own strand before it reads its channels again, so
+// none of them reads what a lost timeline left there; what one shard's emptying takes from
+// another's fresh writes is a hole, read from PostgreSQL (the cache is never the truth).
 //
 // All methods are thread-safe, as the hub's are.
 class sharded_hub {
  public:
-  // Builds shard `k` of `n`, adding to `counters`.
-  using make_fn = std::function<std::unique_ptr<hub>(std::size_t k, hub_counters& counters)>;
-  sharded_hub(std::size_t n, const make_fn& make);
+  // Builds shard `k` of `n` on what the shards share.
+  using make_fn = std::function<std::unique_ptr<hub>(std::size_t k, hub_shared shared)>;
+  // `home`, `homes`, `hold`: the fan-out's (fanout.hpp).
+  sharded_hub(std::size_t n, fanout::post_home_fn home, std::size_t homes,
+              std::chrono::milliseconds hold, const make_fn& make);
 
   // The shard that owns `channel`.
   hub& shard_of(const std::string& channel) { return *shards_[index(channel)]; }
@@ -65,7 +69,8 @@ class sharded_hub {
   template <class T, class Call>
   void split(std::vector<T> items, Call call);
 
-  hub_counters counters_;  // before the shards, which add to it
+  hub_counters counters_;  // these two before the shards, which use them
+  fanout fanout_;
   std::vector<std::unique_ptr<hub>> shards_;
 };
 

@@ -33,22 +33,26 @@ class ShardedHubTest : public ::testing::Test {
   static constexpr std::size_t shards = 3;
 
   ShardedHubTest()
-      : history_(ex_), hub_(shards, [this](std::size_t k, hub_counters& counters) {
-          auto post = [this, k](std::function<void()> f) {
-            ++posted_[k];
-            ex_.post(std::move(f));
-          };
-          return std::make_unique<hub>(
-              post,
-              [this](std::chrono::milliseconds d, std::function<void()> f) {
-                ex_.post_after(d, std::move(f));
-              },
-              [this](std::size_t, std::chrono::milliseconds d, std::function<void()> f) {
-                if (d.count() > 0) return ex_.post_after(d, std::move(f));
+      : history_(ex_),
+        hub_(
+            shards,
+            [this](std::size_t, std::chrono::milliseconds d, std::function<void()> f) {
+              if (d.count() > 0) return ex_.post_after(d, std::move(f));
+              ex_.post(std::move(f));
+            },
+            1, std::chrono::milliseconds(0),
+            [this](std::size_t k, hub_shared shared) {
+              auto post = [this, k](std::function<void()> f) {
+                ++posted_[k];
                 ex_.post(std::move(f));
-              },
-              history_, hub_limits{}, &counters);
-        }) {}
+              };
+              return std::make_unique<hub>(
+                  post,
+                  [this](std::chrono::milliseconds d, std::function<void()> f) {
+                    ex_.post_after(d, std::move(f));
+                  },
+                  history_, hub_limits{}, shared);
+            }) {}
 
   static std::string name(int i) { return "room-" + std::to_string(i); }
 
