@@ -83,7 +83,7 @@ void catch_up::start(channel_state& st, const std::string& name, const pending_s
   }
   if (d.action == resume_decision::kind::live) {
     out_.deliver(s, p.id, batch_of(std::move(first)), pacing::caught_up);
-    st.subs.emplace(p.id, p.who);
+    st.subs.add(p.id, p.who);
     return channels_.count(name, st);
   }
   // Without a grant the subscriber is asked for one; with one, the first page follows.
@@ -274,7 +274,7 @@ std::size_t catch_up::send_page(channel_state& st, std::uint64_t id, catching_su
   counters_.deliveries.fetch_add(n, std::memory_order_relaxed);
   if (c.last >= st.head) {
     out_.deliver(s, id, batch_of(std::move(page)), pacing::caught_up);
-    st.subs.emplace(id, std::move(c.who));
+    st.subs.add(id, std::move(c.who));
     st.catching.erase(id);
   } else {
     out_.deliver(s, id, batch_of(std::move(page)), pacing::want_more);
@@ -286,7 +286,7 @@ void catch_up::promote(channel_state& st, std::uint64_t id) {
   auto it = st.catching.find(id);
   if (it == st.catching.end()) return;
   if (auto s = it->second.who.lock()) out_.deliver(s, id, batch_of({}), pacing::caught_up);
-  st.subs.emplace(id, std::move(it->second.who));
+  st.subs.add(id, std::move(it->second.who));
   st.catching.erase(it);
 }
 

@@ -12,11 +12,59 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hub/fanout.hpp"
 #include "hub/subscriber.hpp"
 #include "types.hpp"
 #include "util/backoff.hpp"
 
 namespace seqcast::hub {
+
+// A channel's live subscriptions. The fan-out hands each message to every I/O thread as
+// one list of that thread's subscriptions (fanout.hpp), built here once per change and
+// shared by every message until the next: the hub's work per message is per thread,
+// and the work per subscriber happens on the subscriber's own thread.
+class live_set {
+ public:
+  using map = std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>>;
+
+  void add(std::uint64_t id, std::weak_ptr<subscriber> who) {
+    subs_.insert_or_assign(id, std::move(who));
+    lists_.clear();
+  }
+  void erase(std::uint64_t id) {
+    if (subs_.erase(id) != 0) lists_.clear();
+  }
+  bool empty() const { return subs_.empty(); }
+  std::size_t size() const { return subs_.size(); }
+  map::const_iterator begin() const { return subs_.begin(); }
+  map::const_iterator end() const { return subs_.end(); }
+
+  // The lists by I/O thread (`homes` of them), rebuilt after a change; subscribers
+  // already gone are dropped then.
+  const std::vector<live_list>& by_home(std::size_t homes) {
+    if (lists_.size() == homes) return lists_;
+    std::vector<std::vector<live_delivery>> per(homes);
+    for (auto it = subs_.begin(); it != subs_.end();) {
+      auto s = it->second.lock();
+      if (!s) {
+        it = subs_.erase(it);
+        continue;
+      }
+      per[s->home() < homes ? s->home() : 0].push_back({it->second, it->first});
+      ++it;
+    }
+    lists_.clear();
+    for (auto& l : per) {
+      lists_.push_back(
+          l.empty() ? nullptr : std::make_shared<const std::vector<live_delivery>>(std::move(l)));
+    }
+    return lists_;
+  }
+
+ private:
+  map subs_;
+  std::vector<live_list> lists_;  // by home; empty: to be rebuilt
+};
 
 // A subscribe that waits for its channel's head to be read.
 struct pending_subscribe {
@@ -61,8 +109,8 @@ struct channel_state {
   std::vector<storage::channel_advance> early;  // advances seen while loading
   std::vector<pending_subscribe> waiting;       // subscribes that arrive while loading
   std::vector<pending_subscribe> verifying;     // … beyond the head: read again first
-  std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs;  // live
-  std::unordered_map<std::uint64_t, catching_sub> catching;           // replaying
+  live_set subs;                                // live
+  std::unordered_map<std::uint64_t, catching_sub> catching;  // replaying
   std::vector<std::uint64_t> fill_waiters;  // catching subscriptions waiting for `filling`
   std::deque<frame_ptr> ring;               // recent message frames, ending at head
   std::size_t ring_bytes = 0;

@@ -16,26 +16,12 @@ fanout::fanout(post_home_fn post, std::size_t homes, std::chrono::milliseconds h
     outboxes_.push_back(std::make_unique<outbox>());
 }
 
-std::uint64_t fanout::send(std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>>& subs,
-                           const frame_batch& frames) {
-  // Scratch per calling thread (each shard's strand runs on one thread), kept between
-  // calls so that a send allocates only what it hands over.
-  thread_local std::vector<std::vector<delivery>> by_home;
-  if (by_home.size() < outboxes_.size()) by_home.resize(outboxes_.size());
+std::uint64_t fanout::send(const std::vector<live_list>& lists, const frame_batch& frames) {
   std::uint64_t n = 0;
-  for (auto it = subs.begin(); it != subs.end();) {
-    if (auto s = it->second.lock()) {
-      const std::size_t h = s->home() < outboxes_.size() ? s->home() : 0;
-      by_home[h].push_back({std::move(s), it->first});
-      ++n;
-      ++it;
-    } else {
-      it = subs.erase(it);
-    }
-  }
-  for (std::size_t h = 0; h < outboxes_.size(); ++h) {
-    if (by_home[h].empty()) continue;
-    queue(h, {std::exchange(by_home[h], {}), frames, pacing::none}, false);
+  for (std::size_t h = 0; h < lists.size() && h < outboxes_.size(); ++h) {
+    if (!lists[h] || lists[h]->empty()) continue;
+    n += lists[h]->size();
+    queue(h, {{}, lists[h], frames, pacing::none}, false);
   }
   return n;
 }
@@ -43,7 +29,7 @@ std::uint64_t fanout::send(std::unordered_map<std::uint64_t, std::weak_ptr<subsc
 void fanout::deliver(std::shared_ptr<subscriber> who, std::uint64_t id, frame_batch frames,
                      pacing p) {
   const std::size_t h = who->home() < outboxes_.size() ? who->home() : 0;
-  queue(h, {{{std::move(who), id}}, std::move(frames), p}, true);
+  queue(h, {{{std::move(who), id}}, nullptr, std::move(frames), p}, true);
 }
 
 void fanout::queue(std::size_t home, group g, bool urgent) {
@@ -77,11 +63,23 @@ void fanout::drain(std::size_t home) {
     box.held = false;
   }
   if (groups.empty()) return;
-  for (const auto& g : groups)
+  // The live subscribers reached, held for the flush below (this thread's scratch).
+  thread_local std::vector<std::shared_ptr<subscriber>> reached;
+  for (const auto& g : groups) {
     for (const auto& d : g.to) d.who->deliver_here(d.id, g.frames, g.p);
+    if (!g.live) continue;
+    for (const auto& d : *g.live) {
+      if (auto s = d.who.lock()) {
+        s->deliver_here(d.id, g.frames, g.p);
+        reached.push_back(std::move(s));
+      }
+    }
+  }
   // Each connection writes once, whatever number of channels and batches it got.
   for (const auto& g : groups)
     for (const auto& d : g.to) d.who->flush_here();
+  for (const auto& s : reached) s->flush_here();
+  reached.clear();
 
   const auto now = clock::now();
   std::lock_guard lock(box.mutex);

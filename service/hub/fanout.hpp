@@ -33,6 +33,17 @@ namespace seqcast::hub {
 // run on their strands, at once from several threads; each outbox is shared with its
 // I/O thread and the shards under a mutex (held only to append, or to swap the list
 // out). A subscription's frames all come from one shard, in its order.
+// One live subscription as the fan-out hands it to its I/O thread. Weak: a list does
+// not keep a closed connection alive (it unsubscribes as it goes); the thread skips
+// the ones gone.
+struct live_delivery {
+  std::weak_ptr<subscriber> who;
+  std::uint64_t id;
+};
+// The live subscriptions of one channel on one I/O thread, immutable once built
+// (channels.hpp: live_set), shared by every message until the subscriptions change.
+using live_list = std::shared_ptr<const std::vector<live_delivery>>;
+
 class fanout {
  public:
   // Runs `fn` on I/O thread `home` after `delay` (0: as soon as it can).
@@ -41,10 +52,10 @@ class fanout {
   // `homes`: the number of I/O threads (subscriber::home() is below it).
   fanout(post_home_fn post, std::size_t homes, std::chrono::milliseconds hold);
 
-  // Live frames for every live subscriber in `subs` (the dead are dropped);
-  // returns how many subscribers they went to.
-  std::uint64_t send(std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>>& subs,
-                     const frame_batch& frames);
+  // Live frames for the subscriptions of `lists` (index: the I/O thread; null: none
+  // there): one hand-over per thread, whatever the number of subscribers, each of
+  // whom is reached on its own thread. Returns how many subscriptions they went to.
+  std::uint64_t send(const std::vector<live_list>& lists, const frame_batch& frames);
   // Frames of one subscription (its answer, a reset, a replay page): never held.
   void deliver(std::shared_ptr<subscriber> who, std::uint64_t id, frame_batch frames, pacing p);
 
@@ -54,7 +65,8 @@ class fanout {
     std::uint64_t id;
   };
   struct group {
-    std::vector<delivery> to;
+    std::vector<delivery> to;  // deliver(): one subscription
+    live_list live;            // send(): a channel's subscriptions on this thread
     frame_batch frames;
     pacing p = pacing::none;
   };

@@ -236,8 +236,8 @@ channel_state& hub::renew(const std::string& name) {
   // Live subscriptions hold everything up to the head, replaying ones up to their last.
   std::optional<std::string> epoch;
   if (old.id != 0) epoch = old.epoch;
-  for (auto& [id, who] : old.subs) {
-    st.waiting.push_back({id, std::move(who), old.head, epoch, 0, true});
+  for (const auto& [id, who] : old.subs) {
+    st.waiting.push_back({id, who, old.head, epoch, 0, true});
   }
   for (auto& [id, c] : old.catching) {
     st.waiting.push_back({id, std::move(c.who), c.last, epoch, c.grant, true});
@@ -497,7 +497,7 @@ void hub::remember(channel_state& st, const frame_ptr& f) {
 
 void hub::fan_out(channel_state& st, std::vector<frame_ptr> frames) {
   const auto batch = batch_of(std::move(frames));
-  const std::uint64_t n = fanout_.send(st.subs, batch);
+  const std::uint64_t n = fanout_.send(st.subs.by_home(limits_.homes), batch);
   counters_.deliveries.fetch_add(n * batch->size(), std::memory_order_relaxed);
 }
 

@@ -234,10 +234,12 @@ describe("R2 6/7 console API: bytes and messages through publishes and retention
     // A batch of three more: five in all, three kept.
     const res = await publishBatch(node.url, sizes.slice(2).map((n, k) => ({ channel, data: JSON.parse(body(n, k + 2)) })));
     assert.equal(res.status, 201, res.text);
+    // A trim raises first_seq first (readers stop serving below it), then deletes the
+    // rows and takes their bytes off in a statement of its own: wait for both.
     s = await waitFor(async () => {
       const now = await stats();
-      return now.first_seq === 3 ? now : null;
-    }, { timeoutMs: 20_000, what: "the trim to raise first_seq to 3" });
+      return now.first_seq === 3 && now.bytes === 30 + 4000 + 50 ? now : null;
+    }, { timeoutMs: 20_000, what: "the trim to raise first_seq to 3 and take the trimmed bytes off" });
     assert.deepEqual([s.first_seq, s.last_seq, s.messages, s.bytes], [3, 5, 3, 30 + 4000 + 50]);
     const retained = await psql(
       databaseUrl,

@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "hub/channels.hpp"
+
 namespace seqcast::hub {
 namespace {
 
@@ -39,16 +41,26 @@ frame_batch batch(std::int64_t from, std::int64_t to) {
   return std::make_shared<const std::vector<frame_ptr>>(std::move(frames));
 }
 
-TEST(Fanout, WhatArrivesBeforeTheThreadRunsGoesOutInOnePass) {
+// A fan-out whose posts are kept, to be run by the test (`hold`: as fanout's).
+struct posting_fanout {
+  explicit posting_fanout(std::size_t homes, std::chrono::milliseconds hold = {})
+      : f([this](std::size_t home, std::chrono::milliseconds,
+                 std::function<void()> fn) { posted.emplace_back(home, fn); },
+          homes, hold) {}
   std::vector<std::pair<std::size_t, std::function<void()>>> posted;
-  fanout f([&](std::size_t home, std::chrono::milliseconds,
-               std::function<void()> fn) { posted.emplace_back(home, fn); },
-           2, std::chrono::milliseconds(0));
+  fanout f;
+};
+
+TEST(Fanout, WhatArrivesBeforeTheThreadRunsGoesOutInOnePass) {
+  posting_fanout pf(2, std::chrono::milliseconds(0));
+  auto& f = pf.f;
+  auto& posted = pf.posted;
   std::vector<std::string> log;
   auto a = std::make_shared<recording_subscriber>(1, log);
-  std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs{{7, a}};
-  EXPECT_EQ(f.send(subs, batch(1, 2)), 1u);
-  EXPECT_EQ(f.send(subs, batch(3, 3)), 1u);
+  live_set subs;
+  subs.add(7, a);
+  EXPECT_EQ(f.send(subs.by_home(2), batch(1, 2)), 1u);
+  EXPECT_EQ(f.send(subs.by_home(2), batch(3, 3)), 1u);
   ASSERT_EQ(posted.size(), 1u) << "one post while the outbox waits";
   EXPECT_EQ(posted[0].first, 1u);
   posted[0].second();
@@ -56,26 +68,27 @@ TEST(Fanout, WhatArrivesBeforeTheThreadRunsGoesOutInOnePass) {
                                            "flush 1"}));
   // Drained: the next batch posts again and goes out at once.
   log.clear();
-  f.send(subs, batch(4, 4));
+  f.send(subs.by_home(2), batch(4, 4));
   ASSERT_EQ(posted.size(), 2u);
   posted[1].second();
   EXPECT_EQ(log, (std::vector<std::string>{"sub 7 seq 4", "flush 1"}));
 }
 
 TEST(Fanout, DeadSubscribersAreDroppedAndEachThreadGetsItsOwn) {
-  std::vector<std::pair<std::size_t, std::function<void()>>> posted;
-  fanout f([&](std::size_t home, std::chrono::milliseconds,
-               std::function<void()> fn) { posted.emplace_back(home, fn); },
-           2, std::chrono::milliseconds(0));
+  posting_fanout pf(2, std::chrono::milliseconds(0));
+  auto& f = pf.f;
+  auto& posted = pf.posted;
   std::vector<std::string> log;
   auto a = std::make_shared<recording_subscriber>(0, log);
   auto b = std::make_shared<recording_subscriber>(1, log);
-  std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs{{1, a}, {2, b}};
+  live_set subs;
+  subs.add(1, a);
+  subs.add(2, b);
   {
     auto gone = std::make_shared<recording_subscriber>(1, log);
-    subs.emplace(3, gone);
+    subs.add(3, gone);
   }
-  EXPECT_EQ(f.send(subs, batch(1, 1)), 2u);
+  EXPECT_EQ(f.send(subs.by_home(2), batch(1, 1)), 2u);
   EXPECT_EQ(subs.size(), 2u);
   ASSERT_EQ(posted.size(), 2u);
   for (auto& [home, fn] : posted) fn();
@@ -84,23 +97,47 @@ TEST(Fanout, DeadSubscribersAreDroppedAndEachThreadGetsItsOwn) {
 }
 
 TEST(Fanout, ControlFramesAndLiveFramesKeepHubOrderOnAThread) {
-  std::vector<std::pair<std::size_t, std::function<void()>>> posted;
-  fanout f([&](std::size_t home, std::chrono::milliseconds,
-               std::function<void()> fn) { posted.emplace_back(home, fn); },
-           1, std::chrono::milliseconds(5));
+  posting_fanout pf(1, std::chrono::milliseconds(5));
+  auto& f = pf.f;
+  auto& posted = pf.posted;
   std::vector<std::string> log;
   auto live = std::make_shared<recording_subscriber>(0, log);
   auto joining = std::make_shared<recording_subscriber>(0, log);
-  std::unordered_map<std::uint64_t, std::weak_ptr<subscriber>> subs{{1, live}};
-  f.send(subs, batch(10, 10));
+  live_set subs;
+  subs.add(1, live);
+  f.send(subs.by_home(1), batch(10, 10));
   f.deliver(joining, 2, batch(9, 10), pacing::caught_up);  // its last replay page
-  subs.emplace(2, joining);                                // then it is live
-  f.send(subs, batch(11, 11));
+  subs.add(2, joining);                                    // then it is live
+  f.send(subs.by_home(1), batch(11, 11));
   for (std::size_t i = 0; i < posted.size(); ++i) posted[i].second();
   std::vector<std::string> order;
   for (const auto& l : log)
     if (l.rfind("sub 2", 0) == 0) order.push_back(l);
   EXPECT_EQ(order, (std::vector<std::string>{"sub 2 seq 9", "sub 2 seq 10", "sub 2 seq 11"}));
+}
+
+TEST(Fanout, ALiveListIsBuiltOncePerChangeAndASubscriberGoneMeanwhileIsSkipped) {
+  posting_fanout pf(2, std::chrono::milliseconds(0));
+  auto& f = pf.f;
+  auto& posted = pf.posted;
+  std::vector<std::string> log;
+  auto a = std::make_shared<recording_subscriber>(0, log);
+  auto b = std::make_shared<recording_subscriber>(0, log);
+  live_set subs;
+  subs.add(1, a);
+  subs.add(2, b);
+  const auto first = subs.by_home(2);
+  EXPECT_EQ(subs.by_home(2)[0], first[0]) << "the same list until a change";
+  EXPECT_EQ(first[1], nullptr) << "nobody on thread 1";
+  f.send(subs.by_home(2), batch(1, 1));
+  b.reset();  // closes before its thread drains: skipped there
+  ASSERT_EQ(posted.size(), 1u);
+  posted[0].second();
+  EXPECT_EQ(log, (std::vector<std::string>{"sub 1 seq 1", "flush 0"}));
+  subs.erase(1);
+  EXPECT_NE(subs.by_home(2)[0], first[0]) << "rebuilt after a change";
+  EXPECT_EQ(subs.by_home(2)[0], nullptr) << "1 left, 2 gone";
+  EXPECT_TRUE(subs.empty());
 }
 
 }  // namespace
