@@ -1,6 +1,7 @@
 // seqcast-loadgen: the load generator behind bench/run.sh.
 //
-//   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate)
+//   publish     N keep-alive HTTP publishers, as fast as acknowledged (or paced by --rate);
+//               --pipeline D: D publishes written at once per round trip (HTTP pipelining)
 //   subscribe   C WebSocket subscribers: deliveries, seq continuity, publish->deliver latency
 //               (connection i subscribes to channel (--first-index + i) % --channels);
 //               --cable json|ext-json speaks Action Cable instead (--ws ws://…/cable):
@@ -32,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -156,6 +158,8 @@ awaitable<void> publisher(int index, const args& a, publish_stats& st,
   const auto hp = split_url(a.get("url", "http://127.0.0.1:8080"));
   const int channels = static_cast<int>(a.num("channels", 1));
   const int batch = static_cast<int>(a.num("batch", 0));
+  // Publishes written back to back before their answers are read (HTTP pipelining).
+  const int pipeline = batch > 0 || a.has("rate") ? 1 : static_cast<int>(a.num("pipeline", 1));
   const int publishers = static_cast<int>(a.num("publishers", 1));
   const double rate = a.real("rate", 0);  // total offered msgs/s over all publishers; 0 = open loop
   const std::string prefix = a.get("prefix", "bench-");
@@ -192,6 +196,41 @@ awaitable<void> publisher(int index, const args& a, publish_stats& st,
       co_await timer.async_wait(use_awaitable);
       next_send += std::chrono::duration_cast<steady::duration>(interval);
       if (steady::now() >= deadline) break;
+    }
+    if (pipeline > 1) {
+      // `pipeline` publishes written at once, then their answers read in order.
+      std::string wire;
+      for (int k = 0; k < pipeline; ++k) {
+        req.target(fmt::format("/v1/channels/{}{}/messages", prefix, next_channel));
+        next_channel = (next_channel + publishers) % channels;
+        req.body() = payload;
+        req.prepare_payload();
+        std::ostringstream os;
+        os << req;
+        wire += std::move(os).str();
+      }
+      auto t0 = steady::now();
+      boost::system::error_code ec;
+      co_await asio::async_write(stream, asio::buffer(wire),
+                                 asio::redirect_error(use_awaitable, ec));
+      for (int k = 0; k < pipeline && !ec; ++k) {
+        http::response<http::string_body> res;
+        co_await http::async_read(stream, buf, res, asio::redirect_error(use_awaitable, ec));
+        ++st.requests;
+        if (ec) break;
+        if (res.result_int() == 201) {
+          ++st.acked;
+          st.latency_us.v.push_back(
+              std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count());
+        } else {
+          ++st.errors;
+        }
+      }
+      if (ec) {
+        ++st.errors;
+        break;
+      }
+      continue;
     }
     if (batch > 0) {
       std::string body = "{\"messages\":[";

@@ -114,6 +114,25 @@ stop_server() {
   server_pid=
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+# The private PostgreSQL's CPU ticks so far: the postmaster and its live children
+# (the backends, the WAL writer, …), and what its exited children used.
+pg_ticks() {
+  python3 - "$tmp/pg/data/postmaster.pid" <<'EOF'
+import os, sys
+pm = open(sys.argv[1]).readline().strip()
+total = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if pid == pm:
+        total += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    elif f[1] == pm:
+        total += int(f[11]) + int(f[12])
+print(total)
+EOF
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status"; }
 metrics() { curl -fsS "$base/metrics" >"$1"; }  # metrics FILE: the node's /metrics now
@@ -291,18 +310,22 @@ log "seqcast serving on $base (pid $server_pid)"
 log "(b) publish"
 pub_run() {  # pub_run NAME RUN ARGS...
   wanted "$1" || return 0
-  local name=$1 r=$2 c0 c1 j
+  local name=$1 r=$2 c0 c1 g0 g1 j
   shift 2
   c0=$(cpu_ticks)
+  g0=$(pg_ticks)
   # ARGS come last, so they may override these (the load generator keeps the last value).
   j=$("$loadgen" publish --url "$base" --seconds "$publish_seconds" --payload-bytes 200 "$@" \
       2>>"$tmp/loadgen.log")
   c1=$(cpu_ticks)
-  record "$name" "$r" "$j" "$(python3 - "$j" "$c0" "$c1" "$clk_tck" <<'EOF'
+  g1=$(pg_ticks)
+  record "$name" "$r" "$j" "$(python3 - "$j" "$c0" "$c1" "$clk_tck" "$g0" "$g1" <<'EOF'
 import json, sys
 j = json.loads(sys.argv[1])
 cpu = (float(sys.argv[3]) - float(sys.argv[2])) / float(sys.argv[4])
+pg = (float(sys.argv[6]) - float(sys.argv[5])) / float(sys.argv[4])
 print(json.dumps({"server_cpu_s": cpu, "server_cpu_us_per_publish": cpu * 1e6 / max(1, j["acked"]),
+                  "pg_cpu_s": pg, "pg_cpu_us_per_publish": pg * 1e6 / max(1, j["acked"]),
                   "mb_per_s": j["msgs_per_s"] * j["payload_bytes"] / 1e6}))
 EOF
 )"
@@ -313,6 +336,10 @@ for r in $(seq 1 "$runs"); do
     pub_run "publish_${n}pub_1000ch" "$r" --publishers "$n" --channels 1000 --prefix "many$r-"
   done
   pub_run "publish_batch100_8pub_1000ch" "$r" --publishers 8 --channels 1000 --batch 100 --prefix "many$r-"
+  # HTTP pipelining: 8 publishes written back to back on each of 8 connections (and 16
+  # on one), their answers read in order; ack latency is per round of 8 (16).
+  pub_run "publish_8pub_pipeline8_1ch" "$r" --publishers 8 --pipeline 8 --channels 1 --prefix "pipe$r-"
+  pub_run "publish_1pub_pipeline16_1ch" "$r" --publishers 1 --pipeline 16 --channels 1 --prefix "pipe1$r-"
 done
 
 # ---- (c) fan-out ---------------------------------------------------------------------
@@ -328,7 +355,7 @@ done
 # acknowledged, times the subscribers per channel.
 fanout_run() {
   wanted "$1" || return 0
-  local name=$1 r=$2 subs=$3 channels=$4 procs=$5 rate=$6 publishers=$7 batch=$8 bytes=$9
+  local name=$1 r=$2 subs=$3 channels=$4 procs=$5 rate=$6 publishers=$7 batch=$8 bytes=$9 g0 g1
   local total=$(( rate * fan_seconds )) per_request=$(( batch > 0 ? batch : 1 ))
   local prefix="f$r-$name-" c0 c1 pj sj
   shift 9
@@ -341,18 +368,21 @@ fanout_run() {
   sleep 0.5
   metrics "$tmp/metrics.0"
   c0=$(cpu_ticks)
+  g0=$(pg_ticks)
   pj=$("$loadgen" publish --url "$base" --publishers "$publishers" --rate "$rate" --batch "$batch" \
        --count $(( total / (publishers * per_request) )) --seconds $(( 30 + 3 * fan_seconds )) \
        --channels "$channels" --prefix "$prefix" --payload-bytes "$bytes" 2>>"$tmp/loadgen.log")
   wait_subscribers
   c1=$(cpu_ticks)
+  g1=$(pg_ticks)
   metrics "$tmp/metrics.1"
   sj=$(merge_subscribers "$tmp"/fan.*.json)
   record "$name" "$r" "$sj" "$(python3 - "$sj" "$pj" "$c0" "$c1" "$clk_tck" $(( subs / channels )) \
-    "$(metrics_delta "$tmp/metrics.0" "$tmp/metrics.1")" <<'EOF'
+    "$(metrics_delta "$tmp/metrics.0" "$tmp/metrics.1")" "$g0" "$g1" <<'EOF'
 import json, sys
 s, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 cpu = (float(sys.argv[4]) - float(sys.argv[3])) / float(sys.argv[5])
+pg = (float(sys.argv[9]) - float(sys.argv[8])) / float(sys.argv[5])
 per_channel = int(sys.argv[6])
 m = json.loads(sys.argv[7])
 span = s["delivery_span_s"]
@@ -362,7 +392,8 @@ print(json.dumps({
     "delivered_fraction_of_acked": s["deliveries"] / max(1, per_channel * p["acked"]),
     "delivered_mb_per_s": s["delivered_bytes"] / span / 1e6 if span > 0 else 0,
     "slow_consumer_closes": m.get("slow_consumer_closes_total", 0),
-    "server_cpu_s": cpu, "server_cpu_us_per_delivery": cpu * 1e6 / max(1, s["deliveries"])}))
+    "server_cpu_s": cpu, "server_cpu_us_per_delivery": cpu * 1e6 / max(1, s["deliveries"]),
+    "pg_cpu_s": pg, "pg_cpu_us_per_message": pg * 1e6 / max(1, p["acked"])}))
 EOF
 )"
 }

@@ -19,12 +19,14 @@ FANOUT = [
     ("lat p99 µs", "result", "lat_p99_us"),
     ("lat p999 µs", "result", "lat_p999_us"),
     ("server CPU µs/delivery", "extra", "server_cpu_us_per_delivery"),
+    ("PostgreSQL CPU µs/message", "extra", "pg_cpu_us_per_message"),
 ]
 LARGE_FANOUT = FANOUT + [("delivered MB/s", "extra", "delivered_mb_per_s"),
                          ("slow-consumer closes", "extra", "slow_consumer_closes")]
 PUBLISH = [("acked msgs/s", "result", "msgs_per_s"), ("ack p50 µs", "result", "ack_p50_us"),
            ("ack p99 µs", "result", "ack_p99_us"), ("errors", "result", "errors"),
-           ("server CPU µs/publish", "extra", "server_cpu_us_per_publish")]
+           ("server CPU µs/publish", "extra", "server_cpu_us_per_publish"),
+           ("PostgreSQL CPU µs/publish", "extra", "pg_cpu_us_per_publish")]
 LARGE_PUBLISH = [("MB/s", "extra", "mb_per_s")] + PUBLISH
 STORM = [
     ("s until all caught up", "extra", "seconds_to_all_caught_up"),

@@ -1,6 +1,9 @@
 // The HTTP listener and sessions: read a request, route it to the API, or upgrade to WebSocket.
 #include <fmt/format.h>
 
+#include <deque>
+#include <sstream>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -33,7 +36,15 @@ void fail(beast::error_code ec, std::string_view what) {
   log::debug("http", "{} failed error=\"{}\"", what, ec.message());
 }
 
-// Reads requests one at a time; owned by the chain of its pending handlers.
+// Reads requests and answers them in order; owned by the chain of its pending handlers.
+//
+// Pipelining: when a publish is dispatched and the client has already sent more (a
+// pipelined request is in the buffer), the next one is read at once; if it is a publish
+// too, it is dispatched at once, up to `max_pipelined` unanswered. Answers go out in
+// request order, every answer ready at the front in one gathered write. Any other
+// request waits until every answer before it is written, so that it sees what they did
+// (RFC 9112 9.3.2: only safe requests may be processed in parallel; publishes are
+// ordered by the committer's queue instead).
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(tcp::socket&& socket, const services& s) : stream_(std::move(socket)), s_(s) {
@@ -41,7 +52,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   ~http_session() {
-    if (in_flight_) s_.ctx.state.requests_in_flight.fetch_sub(1);
+    for (const auto& a : answers_)
+      if (a.counted) s_.ctx.state.requests_in_flight.fetch_sub(1);
     s_.ctx.state.http_connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -52,6 +64,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
  private:
   void do_read() {
+    reading_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(s_.ctx.cfg.max_header_bytes));
     // The real limit depends on the route, known only after the header; a
@@ -77,6 +90,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
     const bool cable = path == s_.ctx.cfg.actioncable_path;
+    if (!answers_.empty() && !(is_publish(req.method(), path) &&
+                               !beast::iequals(req[bhttp::field::expect], "100-continue"))) {
+      deferred_ = true;  // on_header again once the answers before it are written
+      return;
+    }
     if (beast::websocket::is_upgrade(req) && (path == "/v1/ws" || cable)) {
       if (s_.ctx.state.upgrades_closed) {
         return send_error(503, "draining", "this node is draining; connect to another", false);
@@ -181,15 +199,31 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (auto it = req.find(bhttp::field::accept); it != req.end())
       r.accept = std::string(it->value());
     r.body = std::move(req.body());
+    const bool publish = is_publish(req.method(), r.path);
     stream_.expires_never();  // a publish may wait for the database; its answer is bounded there
     // Counted until its answer is written, so that a draining node exits only
     // after every accepted publish was acknowledged.
     s_.ctx.state.requests_in_flight.fetch_add(1);
-    in_flight_ = true;
-    s_.rest.handle(std::move(r), [self = shared_from_this()](response res) {
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+    answers_.push_back({std::nullopt, keep_alive_, true});
+    answer* slot = &answers_.back();  // a deque keeps it in place until it is written
+    reading_ = false;
+    s_.rest.handle(std::move(r), [self = shared_from_this(), slot](response res) {
+      net::post(self->stream_.get_executor(), [self, slot, res = std::move(res)]() mutable {
+        slot->res = std::move(res);
+        self->pump();
+      });
     });
+    // A publish sent behind a publish: read it now rather than after this answer.
+    if (keep_alive_ && publish && answers_.size() < max_pipelined && buffer_.size() > 0) do_read();
+  }
+
+  // Publishes go through the group committer in the order they are handed to it, so
+  // pipelined ones may be dispatched before the answers to those before them are
+  // written: their seqs still follow the request order. Anything else waits.
+  static bool is_publish(bhttp::verb method, std::string_view path) {
+    return method == bhttp::verb::post &&
+           (path == "/v1/publish" ||
+            (path.starts_with("/v1/channels/") && path.ends_with("/messages")));
   }
 
   void start_sse(const bhttp::request<bhttp::string_body>& req) {
@@ -288,21 +322,58 @@ class http_session : public std::enable_shared_from_this<http_session> {
     send(error_response(status, code, message));
   }
 
+  // An answer of the read path (an error, a refusal), in order behind those before it.
   void send(response r) {
-    if (r.stream) return send_stream(std::move(r));
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(r.status), 11);
-    res->set(bhttp::field::server, "seqcast");
-    if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->keep_alive(keep_alive_);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
+    reading_ = false;
+    answers_.push_back({std::move(r), keep_alive_, false});
+    pump();
+  }
+
+  // Writes what is ready at the front of the answers, in one gathered write (a streamed
+  // body on its own); with nothing left to answer, reads the next request.
+  void pump() {
+    if (writing_ || dead_) return;
+    if (answers_.empty()) {
+      if (deferred_) {
+        deferred_ = false;
+        return on_header({}, 0);
+      }
+      if (!reading_) do_read();
+      return;
+    }
+    if (!answers_.front().res) return;
+    writing_ = true;
+    if (answers_.front().res->stream) {
+      stream_keep_alive_ = answers_.front().keep_alive;
+      return send_stream(std::move(*answers_.front().res));
+    }
+    auto out = std::make_shared<std::vector<std::string>>();
+    bool close = false;
+    for (auto& a : answers_) {
+      if (!a.res || a.res->stream || close) break;
+      out->push_back(serialize(std::move(*a.res), a.keep_alive));
+      close = !a.keep_alive;
+    }
+    std::vector<net::const_buffer> buffers;
+    for (const auto& text : *out) buffers.emplace_back(text.data(), text.size());
     stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_body_seconds));
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                         self->on_write(ec, res->need_eof());
-                       });
+    net::async_write(stream_, buffers,
+                     [self = shared_from_this(), out, close](beast::error_code ec, std::size_t) {
+                       self->on_write(ec, out->size(), close);
+                     });
+  }
+
+  static std::string serialize(response r, bool keep_alive) {
+    bhttp::response<bhttp::string_body> res(static_cast<bhttp::status>(r.status), 11);
+    res.set(bhttp::field::server, "seqcast");
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    std::ostringstream text;
+    text << res;
+    return std::move(text).str();
   }
 
   // Writes the header with chunked encoding, then one chunk per piece the
@@ -313,7 +384,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->set(bhttp::field::server, "seqcast");
     res->set(bhttp::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers) res->set(k, v);
-    res->keep_alive(keep_alive_);
+    res->keep_alive(stream_keep_alive_);
     res->chunked(true);
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
     bhttp::async_write_header(stream_, *sr,
@@ -345,23 +416,35 @@ class http_session : public std::enable_shared_from_this<http_session> {
                                                                  std::size_t) {
       if (ec) return fail(ec, "write chunk");
       if (!last) return self->next_chunk(source);
-      net::async_write(
-          self->stream_, bhttp::make_chunk_last(),
-          [self](beast::error_code e, std::size_t) { self->on_write(e, !self->keep_alive_); });
+      net::async_write(self->stream_, bhttp::make_chunk_last(),
+                       [self](beast::error_code e, std::size_t) {
+                         self->on_write(e, 1, !self->stream_keep_alive_);
+                       });
     };
     if (data->empty()) return after({}, 0);
     stream_.expires_after(std::chrono::seconds(s_.ctx.cfg.http_body_seconds));
     net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)), std::move(after));
   }
 
-  void on_write(beast::error_code ec, bool close) {
-    if (in_flight_) {
-      in_flight_ = false;
-      s_.ctx.state.requests_in_flight.fetch_sub(1);
+  // `n` answers at the front were written (or failed to be).
+  void on_write(beast::error_code ec, std::size_t n, bool close) {
+    for (std::size_t i = 0; i < n && !answers_.empty(); ++i) {
+      if (answers_.front().counted) s_.ctx.state.requests_in_flight.fetch_sub(1);
+      answers_.pop_front();
     }
-    if (ec) return fail(ec, "write");
-    if (close) return linger();
-    do_read();
+    writing_ = false;
+    if (ec) {
+      dead_ = true;
+      return fail(ec, "write");
+    }
+    if (close) {
+      dead_ = true;
+      return linger();
+    }
+    if (answers_.empty() && !deferred_ && !reading_) {
+      stream_.expires_never();  // do_read sets the idle timeout
+    }
+    pump();
   }
 
   // Closing a socket with unread input resets the connection, and the client
@@ -385,8 +468,19 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const services& s_;
-  bool keep_alive_ = true;
-  bool in_flight_ = false;
+  bool keep_alive_ = true;  // of the request being read (each answer keeps its own)
+  struct answer {
+    std::optional<response> res;  // set once the answer is ready
+    bool keep_alive = true;       // false: the connection closes after this answer
+    bool counted = false;         // counted in requests_in_flight until written
+  };
+  static constexpr std::size_t max_pipelined = 16;
+  std::deque<answer> answers_;  // unwritten, in request order
+  bool reading_ = false;        // a request is being read (or handled before its answer queues)
+  bool writing_ = false;
+  bool deferred_ = false;                // a header read ahead waits for the answers before it
+  bool dead_ = false;                    // the connection is closing: nothing more is written
+  bool stream_keep_alive_ = true;        // of the streamed answer being written
   auth::reader reader_;                  // who upgrades to WebSocket
   std::unique_ptr<session::face> face_;  // … and what it speaks
   std::array<char, 16384> discard_buf_{};
@@ -416,6 +510,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       beast::error_code ignored;
       socket.close(ignored);
     } else {
+      // Every answer is written whole (several pipelined ones gathered into one write),
+      // so Nagle's algorithm only holds a second write back until the client's delayed
+      // ACK: up to 40 ms per round of pipelined answers, per SSE event behind another.
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<http_session>(std::move(socket), s)->run();
     }
     if (acceptor.is_open()) do_accept();

@@ -3,6 +3,7 @@
 // a PostgreSQL outage, idempotency, migrations and channel info.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import net from "node:net";
 import os from "node:os";
 import { describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
@@ -23,6 +24,7 @@ import {
   startNode,
   startPostgres,
   waitFor,
+  withTimeout,
 } from "./harness.mjs";
 
 const MiB = 1024 * 1024;
@@ -39,6 +41,46 @@ function assertError(res, status, code, context = "") {
 /** Starts a node on a fresh database and stops it when the test ends. */
 const nodeOnFreshDatabase = async (t, name, options = {}) =>
   nodeForTest(t, await freshDatabase(), name, options);
+
+/**
+ * Writes `requests` to one connection in a single write (HTTP/1.1 pipelining) and
+ * reads `count` answers off it: [{status, headers, body}], in the order they came.
+ */
+async function pipelined(port, requests, count, timeoutMs = 30_000) {
+  const socket = net.connect(port, "127.0.0.1");
+  let data = Buffer.alloc(0);
+  const answers = [];
+  const done = new Promise((resolve, reject) => {
+    socket.on("data", (chunk) => {
+      data = Buffer.concat([data, chunk]);
+      for (;;) {
+        const headEnd = data.indexOf("\r\n\r\n");
+        if (headEnd < 0) break;
+        const [statusLine, ...lines] = data.subarray(0, headEnd).toString("latin1").split("\r\n");
+        const headers = {};
+        for (const line of lines) {
+          const colon = line.indexOf(":");
+          headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        const length = Number(headers["content-length"] ?? 0);
+        if (data.length < headEnd + 4 + length) break;
+        const text = data.subarray(headEnd + 4, headEnd + 4 + length).toString("utf8");
+        answers.push({ status: Number(statusLine.split(" ")[1]), headers, body: text ? JSON.parse(text) : null });
+        data = data.subarray(headEnd + 4 + length);
+      }
+      if (answers.length >= count) resolve();
+    });
+    socket.on("error", reject);
+    socket.on("close", () => (answers.length >= count ? resolve() : reject(new Error(`closed after ${answers.length} of ${count} answers`))));
+  });
+  socket.write(requests.join(""));
+  try {
+    await withTimeout(done, timeoutMs, "pipelined answers");
+  } finally {
+    socket.destroy();
+  }
+  return answers;
+}
 
 /** Any frame but the server's heartbeat. */
 const notPing = (f) => f.type !== "ping";
@@ -454,6 +496,45 @@ describe("1/6 Core", () => {
     info = await getJson(`${node.url}/v1/channels/idem`);
     assert.equal(info.body.last_seq, 3, "refused keys published nothing");
     assert.equal((await getJson(`${node.url}/healthz`)).status, 200);
+  });
+
+  test("pipelined requests on one connection: every answer, in request order; publishes keep it in their seqs", { timeout: 60_000 }, async (t) => {
+    const node = await nodeOnFreshDatabase(t, "pipelined");
+    const post = (path, body, extra = "") =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const get = (path, extra = "") => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+    const requests = [];
+    // More publishes than are dispatched ahead at once (16), on two channels.
+    for (let i = 1; i <= 20; i++) requests.push(post(`/v1/channels/pipe-${i % 2}/messages`, JSON.stringify({ i })));
+    // A read waits for the publishes before it: it sees all of them.
+    requests.push(get("/v1/channels/pipe-0"));
+    requests.push(post("/v1/channels/pipe-0/messages", "{bad"));  // 400, the connection goes on
+    requests.push(post("/v1/publish", JSON.stringify({ messages: [{ channel: "pipe-1", data: "b1" }, { channel: "pipe-1", data: "b2" }] })));
+    requests.push(post("/v1/channels/pipe-0/messages", JSON.stringify({ i: 21 })));
+    requests.push(get("/healthz", "Connection: close\r\n"));
+    const answers = await pipelined(node.port, requests, requests.length);
+    assert.equal(answers.length, requests.length);
+    const seen = { "pipe-0": 0, "pipe-1": 0 };
+    for (let i = 1; i <= 20; i++) {
+      const a = answers[i - 1];
+      assert.equal(a.status, 201, `publish ${i}: ${JSON.stringify(a.body)}`);
+      const channel = `pipe-${i % 2}`;
+      assert.equal(a.body.channel, channel);
+      assert.equal(a.body.seq, ++seen[channel], `publish ${i} keeps its place in ${channel}`);
+    }
+    assert.equal(answers[20].status, 200);
+    assert.equal(answers[20].body.last_seq, 10, "the read saw the ten publishes to pipe-0 before it");
+    assert.equal(answers[21].status, 400);
+    assert.equal(answers[21].body.error.code, "invalid_json");
+    assert.equal(answers[22].status, 201, JSON.stringify(answers[22].body));
+    assert.deepEqual(answers[22].body.results.map((m) => m.seq), [11, 12]);
+    assert.equal(answers[23].status, 201);
+    assert.equal(answers[23].body.seq, 11);
+    assert.equal(answers[24].status, 200);
+    assert.equal(answers[24].headers.connection, "close");
+    // What the log holds agrees.
+    const log = await getJson(`${node.url}/v1/channels/pipe-0/messages?from=1&limit=100`);
+    assert.deepEqual(log.body.messages.map((m) => m.data.i), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 21]);
   });
 
   test("batch publish: in order, all or none, retried as a whole", { timeout: 60_000 }, async (t) => {
