@@ -3,6 +3,7 @@
 // counts, which other threads read.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -42,6 +43,7 @@ class live_set {
   // The lists by I/O thread (`homes` of them), rebuilt after a change; subscribers
   // already gone are dropped then.
   const std::vector<live_list>& by_home(std::size_t homes) {
+    homes = std::max<std::size_t>(homes, 1);
     if (lists_.size() == homes) return lists_;
     std::vector<std::vector<live_delivery>> per(homes);
     for (auto it = subs_.begin(); it != subs_.end();) {
